@@ -1,0 +1,1 @@
+"""storybot's conversations, answer engine and front ends (CLI now, Telegram later)."""

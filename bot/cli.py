@@ -1,0 +1,119 @@
+"""The `storybot` command: one subcommand per job, each a thin adapter over `index` or `bot`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from index.articles import CorpusError, load_corpus
+from index.embeddings import EmbeddingUnavailable
+from index.settings import IndexSettings
+from index.store import StoreMismatchError
+
+# Exit codes: 2 = the input or configuration is wrong, 3 = the store is busy.
+EXIT_BAD_INPUT = 2
+EXIT_BUSY = 3
+
+app = typer.Typer(
+    help="Answer questions about a news story, with the passages that prove each answer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CorpusOption = Annotated[
+    Path | None,
+    typer.Option("--corpus", help="Folder of .md/.txt articles [env STORYBOT_CORPUS]."),
+]
+StoreOption = Annotated[
+    Path | None,
+    typer.Option("--store", help="Folder of the Chroma index [env STORYBOT_STORE]."),
+]
+
+
+def load_settings(corpus: Path | None = None, store: Path | None = None) -> IndexSettings:
+    """Settings from env and `.env`, with command-line flags taking precedence."""
+    overrides = {}
+    if corpus is not None:
+        overrides["corpus_dir"] = corpus
+    if store is not None:
+        overrides["store_dir"] = store
+    return IndexSettings(**overrides)
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command("index")
+def index_command(
+    corpus: CorpusOption = None,
+    store: StoreOption = None,
+    rebuild: Annotated[bool, typer.Option(help="Re-embed every article from scratch.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print what would change; write nothing.")] = False,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for another indexer to finish.")] = 0,
+) -> None:
+    """Re-index the corpus: embed added and changed articles, drop removed ones."""
+    from index.indexer import IndexBusyError, preview, run_index
+
+    settings = load_settings(corpus, store)
+    try:
+        articles = load_corpus(settings.corpus_dir)
+        if dry_run:
+            plan = preview(settings, articles, rebuild)
+            for label, items in (
+                ("add", [a.doc_id for a in plan.added]),
+                ("update", [a.doc_id for a in plan.updated]),
+                ("remove", plan.removed),
+            ):
+                for doc_id in items:
+                    typer.echo(f"would {label}: {doc_id}")
+            typer.echo(f"dry run: {plan.summary()}; nothing written")
+            return
+        report = run_index(
+            settings,
+            articles,
+            rebuild=rebuild,
+            show_progress=sys.stdout.isatty(),
+            wait_seconds=wait,
+        )
+    except CorpusError as error:
+        typer.echo("error: the corpus cannot be indexed; the store is unchanged:", err=True)
+        for problem in error.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except (StoreMismatchError, EmbeddingUnavailable) as error:
+        raise fail(str(error)) from None
+    except IndexBusyError as error:
+        raise fail(str(error), EXIT_BUSY) from None
+    typer.echo(report.summary())
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    store: StoreOption = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50)] = 3,
+) -> None:
+    """Show the passages of the index closest to QUERY, best first."""
+    from index.retrieval import StoryIndex
+
+    settings = load_settings(store=store)
+    try:
+        results = StoryIndex(settings).search(query, top_k=top_k)
+    except (StoreMismatchError, EmbeddingUnavailable, LookupError) as error:
+        raise fail(str(error)) from None
+    for rank, hit in enumerate(results, 1):
+        meta = hit.node.metadata
+        typer.echo(f"[{rank}] {meta.get('title')} ({meta.get('published') or 'undated'})")
+        typer.echo(f"    {hit.node.get_content().strip()}\n")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    app()

@@ -1,0 +1,1 @@
+"""The searchable story: articles, chunks, embeddings, the Chroma store and retrieval."""

@@ -1,0 +1,207 @@
+"""Re-indexing: compare the corpus with the live index, embed what changed, switch in one step.
+
+Which articles changed is told by a content hash that every chunk carries in
+its Chroma metadata. Keeping the hashes in the generation itself (rather than
+in a separate docstore) means they can never disagree with the vectors: they
+are switched, and dropped, together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from filelock import FileLock, Timeout
+from llama_index.core.ingestion import IngestionPipeline
+from llama_index.core.schema import BaseNode
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from index.articles import Article
+from index.chunking import article_documents, make_splitter
+from index.embeddings import build_embed_model, embed_model_id
+from index.settings import IndexSettings
+from index.store import Generation, StoreMismatchError, StoryStore, connect, lock_path
+
+
+class IndexBusyError(RuntimeError):
+    """Another `storybot index` holds the store's lock."""
+
+
+@dataclass
+class IndexPlan:
+    """What a re-index would do, article by article."""
+
+    added: list[Article] = field(default_factory=list)
+    updated: list[Article] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[Article] = field(default_factory=list)
+    rebuild: bool = False
+
+    @property
+    def to_embed(self) -> list[Article]:
+        """Articles whose chunks must be (re)computed."""
+        if self.rebuild:
+            return self.added + self.updated + self.unchanged
+        return self.added + self.updated
+
+    @property
+    def to_copy(self) -> list[Article]:
+        """Articles whose chunks and vectors are carried over from the live generation."""
+        return [] if self.rebuild else self.unchanged
+
+    @property
+    def has_work(self) -> bool:
+        return self.rebuild or bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.removed)} removed, {len(self.unchanged)} unchanged"
+        )
+
+
+@dataclass
+class IndexReport:
+    plan: IndexPlan
+    chunks: int
+    seconds: float
+    generation: str | None
+
+    def summary(self) -> str:
+        return f"{self.plan.summary()}; {self.chunks} chunks; {self.seconds:.1f} s"
+
+
+def indexed_hashes(generation: Generation | None) -> dict[str, str]:
+    """doc_id -> content hash of every article in a generation."""
+    if generation is None:
+        return {}
+    rows = generation.collection.get(include=["metadatas"])
+    return {m["doc_id"]: m["doc_hash"] for m in rows["metadatas"] or []}
+
+
+def plan_changes(
+    articles: Sequence[Article], indexed: dict[str, str], rebuild: bool = False
+) -> IndexPlan:
+    """Sort the corpus into added, updated, unchanged; and what the index has that it lacks."""
+    plan = IndexPlan(rebuild=rebuild)
+    for article in articles:
+        known = indexed.get(article.doc_id)
+        if known is None:
+            plan.added.append(article)
+        elif known != article.content_hash:
+            plan.updated.append(article)
+        else:
+            plan.unchanged.append(article)
+    present = {a.doc_id for a in articles}
+    plan.removed = sorted(doc_id for doc_id in indexed if doc_id not in present)
+    return plan
+
+
+def preview(settings: IndexSettings, articles: Sequence[Article], rebuild: bool) -> IndexPlan:
+    """The plan for a dry run; writes nothing, not even an empty store."""
+    if not settings.chroma_host and not settings.store_dir.exists():
+        return plan_changes(articles, {}, rebuild)
+    store = StoryStore(connect(settings))
+    live = store.live()
+    if live is not None and not rebuild:
+        _check_model(live, embed_model_id(settings))
+    return plan_changes(articles, indexed_hashes(live), rebuild)
+
+
+def run_index(
+    settings: IndexSettings,
+    articles: Sequence[Article],
+    *,
+    rebuild: bool = False,
+    show_progress: bool = False,
+    wait_seconds: float = 0,
+) -> IndexReport:
+    """Bring the store up to date with `articles`; one writer at a time."""
+    started = time.perf_counter()
+    lock = FileLock(lock_path(settings), timeout=wait_seconds)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise IndexBusyError(
+            f"another `storybot index` is writing to {settings.store_dir} "
+            f"(lock {lock.lock_file}); try again when it has finished"
+        ) from None
+    try:
+        store = StoryStore(connect(settings))
+        live = store.live()
+        if live is not None and not rebuild:
+            _check_model(live, embed_model_id(settings))
+        plan = plan_changes(articles, indexed_hashes(live), rebuild)
+        if not plan.has_work:
+            chunks = live.collection.count() if live else 0
+            name = live.name if live else None
+            return IndexReport(plan, chunks, time.perf_counter() - started, name)
+        generation = _build_generation(settings, store, live, plan, show_progress)
+        store.switch_to(generation)
+        return IndexReport(
+            plan, generation.collection.count(), time.perf_counter() - started, generation.name
+        )
+    finally:
+        lock.release()
+
+
+def _check_model(live: Generation, configured: str) -> None:
+    if live.embed_model != configured:
+        raise StoreMismatchError(
+            f"the index was built with {live.embed_model} but {configured} is configured; "
+            "run `storybot index --rebuild` to re-embed the corpus with it"
+        )
+
+
+def _build_generation(
+    settings: IndexSettings,
+    store: StoryStore,
+    live: Generation | None,
+    plan: IndexPlan,
+    show_progress: bool,
+) -> Generation:
+    """A complete new generation; on any failure it is dropped and the live one stays."""
+    embed_model = build_embed_model(settings)
+    nodes = embed_nodes(settings, embed_model, plan.to_embed, show_progress)
+    dimension = len(nodes[0].embedding) if nodes else (live.dimension if live else 0)
+    generation = store.new_generation(embed_model_id(settings), dimension)
+    try:
+        if live is not None and plan.to_copy:
+            _copy_articles(store, live, generation, [a.doc_id for a in plan.to_copy])
+        if nodes:
+            ChromaVectorStore(chroma_collection=generation.collection).add(nodes)
+    except BaseException:
+        store.drop(generation.name)
+        raise
+    return generation
+
+
+def embed_nodes(
+    settings: IndexSettings, embed_model, articles: Sequence[Article], show_progress: bool
+) -> list[BaseNode]:
+    """Chunk and embed articles with a LlamaIndex ingestion pipeline."""
+    if not articles:
+        return []
+    pipeline = IngestionPipeline(
+        transformations=[make_splitter(settings.chunk_size, settings.chunk_overlap), embed_model]
+    )
+    return pipeline.run(documents=article_documents(articles), show_progress=show_progress)
+
+
+def _copy_articles(
+    store: StoryStore, source: Generation, target: Generation, doc_ids: list[str]
+) -> None:
+    """Carry unchanged articles' chunks, vectors included, into the new generation."""
+    batch = source.collection.get(
+        where={"doc_id": {"$in": doc_ids}}, include=["embeddings", "documents", "metadatas"]
+    )
+    step = store.client.get_max_batch_size()
+    for start in range(0, len(batch["ids"]), step):
+        end = start + step
+        target.collection.add(
+            ids=batch["ids"][start:end],
+            embeddings=batch["embeddings"][start:end],
+            documents=batch["documents"][start:end],
+            metadatas=batch["metadatas"][start:end],
+        )
