@@ -9,6 +9,7 @@ either the old index or the new one, never a half-built one.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -124,10 +125,8 @@ class StoryStore:
 
     def drop(self, name: str) -> None:
         """Delete one generation collection (a failed or superseded build)."""
-        try:
+        with contextlib.suppress(NotFoundError):
             self.client.delete_collection(name)
-        except NotFoundError:
-            pass
 
     def _generation_names(self) -> list[str]:
         return [
