@@ -16,7 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class IndexSettings(BaseSettings):
     """Where the corpus and the store live, and which embedding model builds the store."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", populate_by_name=True
+    )
 
     corpus_dir: Path = Field(Path("corpus"), validation_alias="STORYBOT_CORPUS")
     store_dir: Path = Field(Path("data/chroma"), validation_alias="STORYBOT_STORE")
@@ -33,8 +35,8 @@ class IndexSettings(BaseSettings):
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
 
     # Chunking, chosen by measurement (bench/chunking_sweep.py).
-    chunk_size: int = Field(96, ge=32, validation_alias="STORYBOT_CHUNK_SIZE")
-    chunk_overlap: int = Field(24, ge=0, validation_alias="STORYBOT_CHUNK_OVERLAP")
+    chunk_size: int = Field(128, ge=32, validation_alias="STORYBOT_CHUNK_SIZE")
+    chunk_overlap: int = Field(16, ge=0, validation_alias="STORYBOT_CHUNK_OVERLAP")
 
     chroma_host: str | None = Field(None, validation_alias="CHROMA_HOST")
     chroma_port: int = Field(8000, validation_alias=AliasChoices("CHROMA_PORT"))

@@ -1,0 +1,140 @@
+"""Where does retrieval put the chunk that answers each dev question?
+
+For every single-turn, in-scope dialogue of the dev file, the rank of the first
+retrieved chunk that contains the expected fact(s), for:
+- a sweep of chunk sizes and overlaps (the numbers that chose our defaults),
+- storybot's configured chunking, through the real store (`run_index` + `StoryIndex`),
+- LlamaIndex defaults: `SentenceSplitter()` + `VectorStoreIndex`, similarity_top_k=2,
+- a plain vector baseline with 128-token chunks.
+All use the same local embedding model, so only chunking differs.
+
+    .venv/bin/python bench/retrieval_ranks.py [--dev tests/data/story_dev.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from llama_index.core import VectorStoreIndex
+from llama_index.core.node_parser import SentenceSplitter
+
+from index.articles import load_corpus
+from index.chunking import article_documents, make_splitter
+from index.embeddings import LocalMiniLMEmbedding
+from index.indexer import run_index
+from index.retrieval import StoryIndex
+from index.settings import IndexSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPTH = 10
+
+
+def load_questions(path: Path) -> list[tuple[str, list[str]]]:
+    """(question, facts) for single-turn in-scope dialogues; facts: all must be in the chunk."""
+    questions = []
+    for line in path.read_text().splitlines():
+        item = json.loads(line)
+        if not item.get("in_scope", True) or len(item["turns"]) != 1:
+            continue
+        facts = item.get("expect_all") or item.get("expect_any")[:1]
+        questions.append((item["turns"][0], facts))
+    return questions
+
+
+def first_rank(texts: list[str], facts: list[str]) -> int | None:
+    for rank, text in enumerate(texts, 1):
+        if all(f.lower() in text.lower() for f in facts):
+            return rank
+    return None
+
+
+def summarise(ranks: list[int | None], depth: int, mean_chars: float) -> str:
+    """Hit rates, MRR, and how much text a reader wades through before the fact.
+
+    Bigger chunks always contain more facts, so rank alone favours them; the
+    characters read up to the answering chunk (a miss costs `depth` chunks)
+    is what a short, quotable passage is after.
+    """
+    hits = [r for r in ranks if r is not None and r <= depth]
+    mrr = sum(1 / r for r in hits) / len(ranks)
+    at1 = sum(r == 1 for r in hits)
+    at3 = sum(r <= 3 for r in hits)
+    read = statistics.mean((r if r and r <= depth else depth) * mean_chars for r in ranks)
+    return (
+        f"hit@1 {at1:2d}/{len(ranks)}  hit@3 {at3:2d}/{len(ranks)}  MRR {mrr:.3f}  "
+        f"chunk {mean_chars:4.0f} chars  read {read:5.0f} chars"
+    )
+
+
+def in_memory_ranks(documents, splitter, model, questions, top_k) -> tuple[list, float]:
+    nodes = splitter.get_nodes_from_documents(documents)
+    index = VectorStoreIndex(nodes, embed_model=model)
+    retriever = index.as_retriever(similarity_top_k=top_k)
+    ranks = [
+        first_rank([h.node.get_content() for h in retriever.retrieve(q)], f) for q, f in questions
+    ]
+    return ranks, statistics.mean(len(n.get_content()) for n in nodes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dev", type=Path, default=ROOT / "tests/data/story_dev.jsonl")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
+    args = parser.parse_args()
+
+    questions = load_questions(args.dev)
+    documents = article_documents(load_corpus(args.corpus))
+    model = LocalMiniLMEmbedding()
+    print(f"{len(questions)} questions, {len(documents)} article(s), rank of the answering chunk\n")
+
+    print(f"chunk sweep (our splitter, vector top-{DEPTH}):")
+    for size in (64, 96, 128, 160, 192, 256):
+        for overlap in (0, 16, 32):
+            if overlap >= size // 2:
+                continue
+            ranks, mean_chars = in_memory_ranks(
+                documents, make_splitter(size, overlap), model, questions, DEPTH
+            )
+            print(f"  size {size:3d} overlap {overlap:2d}: {summarise(ranks, DEPTH, mean_chars)}")
+
+    with tempfile.TemporaryDirectory() as store:
+        settings = IndexSettings(corpus_dir=args.corpus, store_dir=Path(store))
+        run_index(settings, load_corpus(args.corpus))
+        story_index = StoryIndex(settings, embed_model=model)
+        ours, our_lengths = [], []
+        for question, facts in questions:
+            texts = [h.node.get_content() for h in story_index.search(question, DEPTH)]
+            ours.append(first_rank(texts, facts))
+            our_lengths.extend(len(t) for t in texts)
+        our_chars = statistics.mean(our_lengths)
+    default_ranks, default_chars = in_memory_ranks(
+        documents, SentenceSplitter(), model, questions, 2
+    )
+    plain_ranks, plain_chars = in_memory_ranks(
+        documents, SentenceSplitter(chunk_size=128, chunk_overlap=20), model, questions, DEPTH
+    )
+
+    print("\nper question (rank of first chunk with the fact; - = not retrieved):")
+    print(f"  {'ours':>5} {'default':>7} {'128tok':>6}  question")
+    for (question, _), a, b, c in zip(questions, ours, default_ranks, plain_ranks, strict=True):
+        print(f"  {a or '-':>5} {b or '-':>7} {c or '-':>6}  {question}")
+    print()
+    print(
+        f"storybot {settings.chunk_size}/{settings.chunk_overlap}, real store, top-{DEPTH}: "
+        f"{summarise(ours, DEPTH, our_chars)}"
+    )
+    print(
+        f"LlamaIndex defaults, SentenceSplitter(), top-2:  {summarise(default_ranks, 2, default_chars)}"
+    )
+    print(
+        f"plain vector, SentenceSplitter(128, 20), top-{DEPTH}: "
+        f"{summarise(plain_ranks, DEPTH, plain_chars)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
