@@ -20,8 +20,9 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from index.articles import Article
 from index.chunking import article_documents, make_splitter
 from index.embeddings import build_embed_model, embed_model_id
+from index.retrieval import build_bm25
 from index.settings import IndexSettings
-from index.store import Generation, StoreMismatchError, StoryStore, connect, lock_path
+from index.store import Generation, StoreMismatchError, StoryStore, lock_path, open_store
 
 
 class IndexBusyError(RuntimeError):
@@ -102,7 +103,7 @@ def preview(settings: IndexSettings, articles: Sequence[Article], rebuild: bool)
     """The plan for a dry run; writes nothing, not even an empty store."""
     if not settings.chroma_host and not settings.store_dir.exists():
         return plan_changes(articles, {}, rebuild)
-    store = StoryStore(connect(settings))
+    store = open_store(settings)
     live = store.live()
     if live is not None and not rebuild:
         _check_model(live, embed_model_id(settings))
@@ -128,7 +129,7 @@ def run_index(
             f"(lock {lock.lock_file}); try again when it has finished"
         ) from None
     try:
-        store = StoryStore(connect(settings))
+        store = open_store(settings)
         live = store.live()
         if live is not None and not rebuild:
             _check_model(live, embed_model_id(settings))
@@ -169,8 +170,12 @@ def _build_generation(
     try:
         if live is not None and plan.to_copy:
             _copy_articles(store, live, generation, [a.doc_id for a in plan.to_copy])
+        vector_store = ChromaVectorStore(chroma_collection=generation.collection)
         if nodes:
-            ChromaVectorStore(chroma_collection=generation.collection).add(nodes)
+            vector_store.add(nodes)
+        bm25_dir = store.bm25_dir(generation.name)
+        if bm25_dir is not None:
+            build_bm25(vector_store.get_nodes(node_ids=None)).persist(str(bm25_dir))
     except BaseException:
         store.drop(generation.name)
         raise

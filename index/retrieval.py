@@ -1,16 +1,39 @@
-"""Retrieval over the live index generation."""
+"""Retrieval over the live index generation: vector search, BM25, and both fused."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from chromadb.errors import NotFoundError
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.schema import NodeWithScore
+from llama_index.core.llms import MockLLM
+from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
+from llama_index.core.schema import BaseNode, NodeWithScore
+from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from index.embeddings import build_embed_model, embed_model_id
 from index.settings import IndexSettings
-from index.store import Generation, StoryStore, connect
+from index.store import Generation, open_store
+
+# Candidates each retriever contributes before fusion; measured with
+# bench/retrieval_ranks.py (more adds noise, fewer loses facts).
+CANDIDATES_PER_RETRIEVER = 8
+
+
+def build_bm25(nodes: list[BaseNode]) -> BM25Retriever:
+    """A BM25 index over chunks (English stemming), built by `storybot index`."""
+    return BM25Retriever.from_defaults(
+        nodes=nodes, similarity_top_k=min(CANDIDATES_PER_RETRIEVER, max(1, len(nodes)))
+    )
+
+
+@dataclass
+class _LoadedGeneration:
+    name: str
+    vector_index: VectorStoreIndex
+    bm25: BM25Retriever | None
 
 
 class StoryIndex:
@@ -18,29 +41,68 @@ class StoryIndex:
 
     def __init__(self, settings: IndexSettings, embed_model: BaseEmbedding | None = None):
         self.settings = settings
-        self.store = StoryStore(connect(settings))
+        self.store = open_store(settings)
         self.model_id = embed_model_id(settings)
         self.embed_model = embed_model or build_embed_model(settings)
-        self._cached: tuple[str, VectorStoreIndex] | None = None
+        self._loaded: _LoadedGeneration | None = None
 
     def generation(self) -> Generation:
         """The live generation, checked against the configured embedding model."""
         return self.store.live_for(self.model_id)
 
-    def vector_index(self) -> VectorStoreIndex:
-        """A LlamaIndex index over the live generation (re-resolved on every call)."""
+    def _load(self) -> _LoadedGeneration:
         generation = self.generation()
-        if self._cached is None or self._cached[0] != generation.name:
+        if self._loaded is None or self._loaded.name != generation.name:
             vector_store = ChromaVectorStore(chroma_collection=generation.collection)
-            index = VectorStoreIndex.from_vector_store(vector_store, embed_model=self.embed_model)
-            self._cached = (generation.name, index)
-        return self._cached[1]
+            vector_index = VectorStoreIndex.from_vector_store(
+                vector_store, embed_model=self.embed_model
+            )
+            bm25_dir = self.store.bm25_dir(generation.name)
+            bm25 = (
+                BM25Retriever.from_persist_dir(str(bm25_dir))
+                if bm25_dir is not None and bm25_dir.is_dir()
+                else None
+            )
+            self._loaded = _LoadedGeneration(generation.name, vector_index, bm25)
+        return self._loaded
 
-    def search(self, query: str, top_k: int = 5) -> list[NodeWithScore]:
-        """The `top_k` chunks closest to `query`, best first."""
+    def retriever(self, top_k: int = 5, hybrid: bool = True) -> BaseRetriever:
+        """Vector search fused with BM25 by reciprocal rank (vector only without BM25 files)."""
+        loaded = self._load()
+        vector = loaded.vector_index.as_retriever(
+            similarity_top_k=max(top_k, CANDIDATES_PER_RETRIEVER)
+        )
+        if not hybrid or loaded.bm25 is None:
+            vector.similarity_top_k = top_k
+            return vector
+        return QueryFusionRetriever(
+            [vector, loaded.bm25],
+            mode="reciprocal_rerank",
+            similarity_top_k=top_k,
+            num_queries=1,  # no query rewriting: that needs an LLM
+            use_async=False,
+            llm=MockLLM(),  # never called with num_queries=1; avoids resolving a default LLM
+        )
+
+    def search(self, query: str, top_k: int = 5, hybrid: bool = True) -> list[NodeWithScore]:
+        """The `top_k` chunks for `query`, best first."""
         try:
-            return self.vector_index().as_retriever(similarity_top_k=top_k).retrieve(query)
-        except NotFoundError:
+            return self.retriever(top_k, hybrid).retrieve(query)
+        except (NotFoundError, FileNotFoundError):
             # A re-index dropped the generation between resolving and querying.
-            self._cached = None
-            return self.vector_index().as_retriever(similarity_top_k=top_k).retrieve(query)
+            self._loaded = None
+            return self.retriever(top_k, hybrid).retrieve(query)
+
+    def articles(self) -> list[dict[str, str]]:
+        """One entry per indexed article: doc_id, title, published, url, outlet."""
+        rows = self.generation().collection.get(include=["metadatas"])
+        seen: dict[str, dict[str, str]] = {}
+        for meta in rows["metadatas"] or []:
+            seen.setdefault(
+                meta["doc_id"],
+                {
+                    k: str(meta.get(k) or "")
+                    for k in ("doc_id", "title", "published", "url", "outlet")
+                },
+            )
+        return sorted(seen.values(), key=lambda a: (a["published"], a["title"]))

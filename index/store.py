@@ -10,6 +10,7 @@ either the old index or the new one, never a half-built one.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -61,11 +62,25 @@ def lock_path(settings: IndexSettings) -> Path:
     return settings.store_dir / "index.lock"
 
 
-class StoryStore:
-    """Generations of the story index in one Chroma database."""
+def open_store(settings: IndexSettings) -> StoryStore:
+    """The store the settings name, with its BM25 files under the store folder."""
+    return StoryStore(connect(settings), settings.store_dir / "bm25")
 
-    def __init__(self, client: ClientAPI):
+
+class StoryStore:
+    """Generations of the story index in one Chroma database.
+
+    Each generation may have a BM25 index in files beside it (`bm25_root/NAME`);
+    they are switched and dropped with it.
+    """
+
+    def __init__(self, client: ClientAPI, bm25_root: Path | None = None):
         self.client = client
+        self.bm25_root = bm25_root
+
+    def bm25_dir(self, name: str) -> Path | None:
+        """Where the BM25 index of generation `name` lives, if this store keeps one."""
+        return self.bm25_root / name if self.bm25_root else None
 
     def live(self) -> Generation | None:
         """The generation readers use now, or None before the first index."""
@@ -127,6 +142,9 @@ class StoryStore:
         """Delete one generation collection (a failed or superseded build)."""
         with contextlib.suppress(NotFoundError):
             self.client.delete_collection(name)
+        bm25_dir = self.bm25_dir(name)
+        if bm25_dir is not None:
+            shutil.rmtree(bm25_dir, ignore_errors=True)
 
     def _generation_names(self) -> list[str]:
         return [

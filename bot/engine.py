@@ -1,0 +1,80 @@
+"""The answer engine that every front end shares.
+
+A question and a conversation id go in; an `Answer` (text with [n] markers,
+the quoted passages behind them) comes out. Nothing here knows about
+Telegram or the terminal.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from bot.answer import Answer
+from bot.extractive import ExtractiveAnswerer, TermStats
+from bot.followup import resolve_followup
+from bot.memory import ConversationMemory
+from bot.questions import Question
+from bot.settings import BotSettings
+from index.retrieval import StoryIndex
+
+
+class AnswerEngine:
+    """Retrieval, answering and memory behind one `ask` call."""
+
+    def __init__(self, settings: BotSettings, story_index: StoryIndex | None = None):
+        self.settings = settings
+        self.index = story_index or StoryIndex(settings)
+        self.memory = ConversationMemory(
+            settings.memory_path, settings.memory_turns, settings.memory_ttl_hours * 3600
+        )
+        self.extractive = ExtractiveAnswerer(self.index.embed_model)
+        self.llm = None
+        if settings.llm_enabled:
+            from bot.llm import LlmAnswerer
+
+            self.llm = LlmAnswerer(settings, self.extractive)
+        self._stats: tuple[str, TermStats] | None = None
+        self._stats_lock = threading.Lock()
+
+    def term_stats(self) -> TermStats:
+        """IDF statistics of the live generation, recomputed after a re-index."""
+        generation = self.index.generation()
+        with self._stats_lock:
+            if self._stats is None or self._stats[0] != generation.name:
+                documents = generation.collection.get(include=["documents"])["documents"] or []
+                self._stats = (generation.name, TermStats(documents))
+            return self._stats[1]
+
+    def ask(self, conversation: str, question: str) -> Answer:
+        """Answer `question` within `conversation`, and remember the turn."""
+        answer = None
+        for event in self.stream(conversation, question):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def stream(self, conversation: str, question: str) -> Iterator[str | Answer]:
+        """Partial answer texts as an LLM writes them, then the final, checked `Answer`."""
+        history = self.memory.turns(conversation)
+        if self.llm is not None:
+            answer = yield from self.llm.stream(question, history, self)
+        else:
+            answer = self.answer_extractively(question, resolve_followup(question, history))
+        self.memory.add(conversation, question, answer.standalone_question, answer.answer)
+        yield answer
+
+    def answer_extractively(self, question: str, search_text: str) -> Answer:
+        """The offline answer: sentences quoted from the best-matching chunks."""
+        parsed = Question.parse(question, search_text)
+        chunks = self.index.search(search_text, top_k=self.settings.top_k)
+        return self.extractive.answer(parsed, chunks, self.term_stats())
+
+    def reset(self, conversation: str) -> None:
+        """Forget a conversation."""
+        self.memory.reset(conversation)
+
+    def sources(self) -> list[dict[str, str]]:
+        """The indexed articles: title, published, url."""
+        return self.index.articles()

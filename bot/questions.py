@@ -1,0 +1,188 @@
+"""Reading a question: its content terms and the kind of answer it asks for.
+
+Nothing here knows any particular story: the answer kinds are English
+question words, and the patterns look for dates, numbers, names and places.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+
+import Stemmer
+from llama_index.core.utils import globals_helper
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_NUMBER_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|dozen)"
+)
+_PATTERNS = {
+    "full_date": re.compile(
+        rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b)"
+    ),
+    "rough_date": re.compile(
+        rf"\b(?:{_MONTH}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|(?:19|20)\d\d|"
+        r"yesterday|today|tonight|last (?:week|month|year)|this (?:week|month|year))\b"
+    ),
+    "number": re.compile(rf"\b(?:\d[\d,.]*|{_NUMBER_WORD})\b", re.IGNORECASE),
+    "duration": re.compile(
+        rf"\b(?:\d+|{_NUMBER_WORD}|an?)[\s-](?:second|minute|hour|day|week|month|year)s?\b",
+        re.IGNORECASE,
+    ),
+    "name": re.compile(r"\b[A-Z][a-z]+(?:\s+(?:[A-Z][a-z]+|[A-Z]\.))+"),
+    "reason": re.compile(
+        r"\b(?:because|since|due to|owing to|as a result|after|so that|as I|as he|as she|as they)\b",
+        re.IGNORECASE,
+    ),
+    "place": re.compile(r"\b(?:in|at|on|outside|from|to)\s+(?:the\s+)?[A-Z][A-Za-z]+"),
+}
+
+
+class AnswerKind(Enum):
+    WHEN = "when"
+    NUMBER = "number"
+    DURATION = "duration"
+    WHO = "who"
+    NAME = "name"
+    WHERE = "where"
+    REASON = "reason"
+    OTHER = "other"
+
+
+_KIND_RULES = [
+    (re.compile(r"^\s*how\s+long\b", re.I), AnswerKind.DURATION),
+    (
+        re.compile(r"\bhow\s+(?:many|much|old)\b|\bwhat\s+(?:age|number|percentage)\b", re.I),
+        AnswerKind.NUMBER,
+    ),
+    (
+        re.compile(
+            r"^\s*when\b|\bwhat\s+(?:date|day|year|month|time)\b|\bwhich\s+(?:date|day|year|month)\b",
+            re.I,
+        ),
+        AnswerKind.WHEN,
+    ),
+    (re.compile(r"^\s*(?:who|whom|whose)\b", re.I), AnswerKind.WHO),
+    (re.compile(r"^\s*where\b", re.I), AnswerKind.WHERE),
+    (re.compile(r"^\s*which\b", re.I), AnswerKind.NAME),
+    (re.compile(r"^\s*why\b|\bwhat\s+(?:reason|caused)\b", re.I), AnswerKind.REASON),
+]
+
+
+def answer_kind(question: str) -> AnswerKind:
+    """The kind of answer a question asks for, from its question words."""
+    for pattern, kind in _KIND_RULES:
+        if pattern.search(question):
+            return kind
+    return AnswerKind.OTHER
+
+
+def kind_match(kind: AnswerKind, sentence: str, question: str) -> float:
+    """How well a sentence offers the kind of answer asked for, 0..1."""
+    if kind is AnswerKind.WHEN:
+        if _PATTERNS["full_date"].search(sentence):
+            return 1.0
+        return 0.6 if _PATTERNS["rough_date"].search(sentence) else 0.0
+    if kind is AnswerKind.NUMBER:
+        return 1.0 if _PATTERNS["number"].search(sentence) else 0.0
+    if kind is AnswerKind.DURATION:
+        if _PATTERNS["duration"].search(sentence):
+            return 1.0
+        return 0.3 if _PATTERNS["number"].search(sentence) else 0.0
+    asked = {w.lower() for w in _WORD.findall(question)}
+    if kind is AnswerKind.REASON:
+        return 1.0 if _PATTERNS["reason"].search(sentence) else 0.0
+    if kind in (AnswerKind.WHO, AnswerKind.NAME):
+        names = _PATTERNS["name"].findall(sentence)
+        new = [n for n in names if not {w.lower() for w in n.split()} <= asked]
+        return 1.0 if new else 0.0
+    if kind is AnswerKind.WHERE:
+        places = _PATTERNS["place"].findall(sentence)
+        new = [p for p in places if p.split()[-1].lower() not in asked]
+        return 1.0 if new else 0.0
+    return 0.0
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+# Irregular English verb forms the stemmer cannot join to their base form.
+_IRREGULAR = {
+    "said": "say",
+    "says": "say",
+    "told": "tell",
+    "spoke": "speak",
+    "spoken": "speak",
+    "wrote": "write",
+    "written": "write",
+    "went": "go",
+    "gone": "go",
+    "made": "make",
+    "took": "take",
+    "taken": "take",
+    "gave": "give",
+    "given": "give",
+    "began": "begin",
+    "begun": "begin",
+    "left": "leave",
+    "held": "hold",
+    "met": "meet",
+    "won": "win",
+    "lost": "lose",
+    "paid": "pay",
+    "sold": "sell",
+    "bought": "buy",
+    "brought": "bring",
+    "thought": "think",
+    "found": "find",
+    "knew": "know",
+    "known": "know",
+    "saw": "see",
+    "seen": "see",
+    "came": "come",
+    "became": "become",
+    "ran": "run",
+    "led": "lead",
+    "fell": "fall",
+    "chose": "choose",
+    "chosen": "choose",
+    "kept": "keep",
+    "sent": "send",
+}
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed, lower-cased words that carry meaning (stop words removed)."""
+    stopwords = globals_helper.stopwords
+    words = [w.strip("'’-").lower() for w in _WORD.findall(text)]
+    words = [_IRREGULAR.get(w, w) for w in words if w and w not in stopwords]
+    return _stemmer().stemWords(words)
+
+
+# "how long", "how old": the adjective belongs to the question word, not the topic.
+_QUESTION_PHRASE = re.compile(r"\bhow\s+(?:long|old|far|often|big|large|much|many|soon)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question ready for answering: its text, its search text, its terms and kind."""
+
+    text: str
+    search_text: str
+    terms: tuple[str, ...]
+    kind: AnswerKind
+
+    @classmethod
+    def parse(cls, text: str, search_text: str | None = None) -> Question:
+        search_text = search_text or text
+        terms = content_terms(_QUESTION_PHRASE.sub(" ", search_text))
+        return cls(text, search_text, tuple(dict.fromkeys(terms)), answer_kind(text))
