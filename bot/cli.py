@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -112,6 +113,93 @@ def search_command(
         meta = hit.node.metadata
         typer.echo(f"[{rank}] {meta.get('title')} ({meta.get('published') or 'undated'})")
         typer.echo(f"    {hit.node.get_content().strip()}\n")
+
+
+ChatOption = Annotated[
+    str | None, typer.Option("--chat", help="Conversation id; reuse it to ask follow-ups.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per answer.")]
+
+
+def open_engine(store: Path | None):
+    """The answer engine, or a clean exit naming what is missing."""
+    from bot.engine import AnswerEngine
+    from bot.settings import BotSettings
+
+    overrides = {"store_dir": store} if store is not None else {}
+    try:
+        engine = AnswerEngine(BotSettings(**overrides))
+        engine.index.generation()
+    except (StoreMismatchError, EmbeddingUnavailable, LookupError) as error:
+        raise fail(str(error)) from None
+    return engine
+
+
+def render_answer(answer) -> str:
+    """An answer for the terminal: the text, then its numbered sources."""
+    lines = [answer.answer]
+    if answer.notice:
+        lines.append(f"({answer.notice})")
+    if answer.citations:
+        lines.append("\nSources:")
+        for c in answer.citations:
+            dated = f" ({c.published})" if c.published else ""
+            lines.append(f"[{c.n}] {c.title}{dated}")
+            lines.append(f"    “{c.quote}”")
+            if c.url:
+                lines.append(f"    {c.url}")
+    return "\n".join(lines)
+
+
+@app.command("ask")
+def ask_command(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    chat: ChatOption = None,
+    as_json: JsonOption = False,
+    store: StoreOption = None,
+) -> None:
+    """Answer one QUESTION with cited passages."""
+    import uuid
+
+    engine = open_engine(store)
+    if not question.strip():
+        raise fail("the question is empty")
+    answer = engine.ask(chat or f"cli-{uuid.uuid4().hex}", question.strip())
+    typer.echo(
+        json.dumps(answer.to_json(), ensure_ascii=False) if as_json else render_answer(answer)
+    )
+
+
+@app.command("chat")
+def chat_command(
+    chat: ChatOption = None,
+    as_json: JsonOption = False,
+    store: StoreOption = None,
+) -> None:
+    """A conversation: one question per line; /reset, /sources and /help work as in Telegram."""
+    import uuid
+
+    from bot.conversation import handle_line
+
+    engine = open_engine(store)
+    conversation = chat or f"cli-{uuid.uuid4().hex}"
+    interactive = sys.stdin.isatty() and not as_json
+    if interactive:
+        typer.echo("Ask about the story (/help for commands, Ctrl-D to quit).")
+    while True:
+        try:
+            line = input("you> ") if interactive else sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not interactive and line == "":
+            break
+        reply = handle_line(engine, conversation, line.strip())
+        if as_json:
+            typer.echo(json.dumps(reply.to_json(), ensure_ascii=False))
+        else:
+            typer.echo(render_answer(reply.answer) if reply.answer else reply.text)
+            if interactive:
+                typer.echo()
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore
 
 from bot.answer import Answer, Citation
+from bot.prompts import refusal
 from bot.questions import AnswerKind, Question, content_terms, kind_match
 from index.sentences import Sentence, split_sentences
 
@@ -39,8 +40,6 @@ SECOND_SENTENCE_POOL = 6
 # (a date where the best has only "late July"), from further behind.
 KIND_RUNNER_UP_RATIO = 0.6
 MAX_ANSWER_CHARS = 340
-
-NO_ANSWER = "The articles don't say."
 
 
 class TermStats:
@@ -77,7 +76,8 @@ class ExtractiveAnswerer:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of sentences, cached across questions."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if missing:
             for text, vector in zip(
@@ -103,7 +103,7 @@ class ExtractiveAnswerer:
         query_vector = np.asarray(
             self.embed_model.get_query_embedding(question.search_text), dtype=np.float32
         )
-        meanings = self._embed(texts) @ query_vector
+        meanings = self.sentence_vectors(texts) @ query_vector
         weights = {t: stats.idf(t) for t in question.terms}
         total = sum(weights.values()) or 1.0
         scored = []
@@ -175,7 +175,7 @@ def citation(n: int, sentence: Sentence, meta: dict) -> Citation:
 
 def abstention(question: Question, mode: str) -> Answer:
     return Answer(
-        answer=NO_ANSWER, abstained=True, mode=mode, standalone_question=question.search_text
+        answer=refusal(), abstained=True, mode=mode, standalone_question=question.search_text
     )
 
 

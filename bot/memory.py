@@ -30,7 +30,7 @@ class Turn:
 
 
 class ConversationMemory:
-    """Keeps the last `max_turns` turns of each conversation for `ttl_seconds`; survives restarts."""
+    """The last `max_turns` turns of each conversation, for `ttl_seconds`; survives restarts."""
 
     def __init__(self, path: Path, max_turns: int = 6, ttl_seconds: float = 86_400):
         path.parent.mkdir(parents=True, exist_ok=True)

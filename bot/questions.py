@@ -38,7 +38,8 @@ _PATTERNS = {
     ),
     "name": re.compile(r"\b[A-Z][a-z]+(?:\s+(?:[A-Z][a-z]+|[A-Z]\.))+"),
     "reason": re.compile(
-        r"\b(?:because|since|due to|owing to|as a result|after|so that|as I|as he|as she|as they)\b",
+        r"\b(?:because|since|due to|owing to|as a result|after|so that|"
+        r"as I|as he|as she|as they)\b",
         re.IGNORECASE,
     ),
     "place": re.compile(r"\b(?:in|at|on|outside|from|to)\s+(?:the\s+)?[A-Z][A-Za-z]+"),

@@ -1,0 +1,100 @@
+"""Checking an LLM's citations against the sources it was given.
+
+Each sentence of the LLM's answer must end with [n] markers; each marker must
+point to a source that supports the sentence: enough of the sentence's content
+words appear in one sentence of that source, or the two mean nearly the same
+(embedding cosine). Unsupported markers are removed, sentences left without a
+supported marker are dropped, and each kept marker cites the exact source
+sentence that supports it best.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from llama_index.core.schema import NodeWithScore
+
+from bot.answer import Citation
+from bot.extractive import ExtractiveAnswerer, citation
+from bot.questions import content_terms
+from index.sentences import Sentence, split_sentences
+
+_MARKER = re.compile(r"\s*\[(\d+)\]")
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+# A source sentence supports a claim when it holds this share of the claim's
+# content words, or when their embeddings are this close.
+MIN_WORD_SUPPORT = 0.6
+MIN_MEANING_SUPPORT = 0.75
+
+
+@dataclass
+class CheckedAnswer:
+    text: str
+    citations: list[Citation]
+    removed_markers: int
+    dropped_sentences: int
+
+    @property
+    def outcome(self) -> str:
+        if not self.citations:
+            return "fallback"
+        return "repaired" if self.removed_markers or self.dropped_sentences else "passed"
+
+
+def check_citations(
+    answer: str, sources: list[NodeWithScore], answerer: ExtractiveAnswerer
+) -> CheckedAnswer:
+    """Keep only the sentences and markers of `answer` that `sources` support."""
+    source_sentences = [
+        split_sentences(hit.node.get_content(), offset=hit.node.start_char_idx or 0)
+        for hit in sources
+    ]
+    kept: list[str] = []
+    citations: dict[tuple[int, int], Citation] = {}
+    removed = dropped = 0
+    for sentence in split_sentences(answer.replace("\n", " ")):
+        markers = [int(n) for n in _MARKER.findall(sentence.text)]
+        claim = _MARKER.sub("", sentence.text).strip()
+        supported: list[int] = []
+        for n in dict.fromkeys(markers):
+            best = (
+                _best_support(claim, source_sentences[n - 1], answerer)
+                if 0 < n <= len(sources)
+                else None
+            )
+            if best is None:
+                removed += 1
+                continue
+            key = (n, best.start)
+            if key not in citations:
+                citations[key] = citation(len(citations) + 1, best, sources[n - 1].node.metadata)
+            supported.append(citations[key].n)
+        if not supported or not claim:
+            dropped += 1
+            continue
+        body = claim.rstrip()
+        kept.append(body + " " + "".join(f"[{n}]" for n in dict.fromkeys(supported)))
+    return CheckedAnswer(" ".join(kept), list(citations.values()), removed, dropped)
+
+
+def _best_support(
+    claim: str, candidates: list[Sentence], answerer: ExtractiveAnswerer
+) -> Sentence | None:
+    """The source sentence that supports `claim` best, if any supports it enough."""
+    terms = set(content_terms(claim))
+    if not candidates or not terms:
+        return None
+    word_support = [len(terms & set(content_terms(s.text))) / len(terms) for s in candidates]
+    claim_vector = np.asarray(answerer.embed_model.get_text_embedding(claim), dtype=np.float32)
+    meaning = answerer.sentence_vectors([s.text for s in candidates]) @ claim_vector
+    # A number in a claim is its most checkable fact: the source must state it.
+    numbers = set(_NUMBER.findall(claim))
+    eligible = [i for i, s in enumerate(candidates) if numbers <= set(_NUMBER.findall(s.text))]
+    if not eligible:
+        return None
+    best = max(eligible, key=lambda i: word_support[i] + meaning[i])
+    if word_support[best] >= MIN_WORD_SUPPORT or meaning[best] >= MIN_MEANING_SUPPORT:
+        return candidates[best]
+    return None

@@ -1,0 +1,50 @@
+"""One line of a conversation: a command or a question, and the reply to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot import texts
+from bot.answer import Answer
+from bot.engine import AnswerEngine
+
+
+@dataclass
+class Reply:
+    """What the bot says to one line: a command's text, or an answer."""
+
+    text: str
+    command: str | None = None
+    answer: Answer | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        if self.answer is not None:
+            return self.answer.to_json()
+        data = {"command": self.command, "answer": self.text, "citations": []}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+def handle_line(engine: AnswerEngine, conversation: str, line: str) -> Reply:
+    """Run a /command or answer a question; every line gets exactly one reply."""
+    if not line:
+        return Reply(texts.EMPTY_QUESTION, error="empty question")
+    if line.startswith("/"):
+        command = line[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(line) > 1 else ""
+        if command == "reset":
+            engine.reset(conversation)
+            return Reply(texts.RESET, command)
+        if command == "sources":
+            return Reply(texts.sources_text(engine.sources()), command)
+        if command in ("help", "start"):
+            return Reply(texts.HELP, command)
+        if command == "ask":
+            question = line.split(maxsplit=1)[1] if " " in line.strip() else ""
+            if not question.strip():
+                return Reply(texts.EMPTY_QUESTION, command, error="empty question")
+            return Reply("", command, answer=engine.ask(conversation, question.strip()))
+        return Reply(texts.UNKNOWN_COMMAND, command, error="unknown command")
+    answer = engine.ask(conversation, line)
+    return Reply(answer.answer, answer=answer)
