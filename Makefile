@@ -20,7 +20,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/storybot index
-	$(BIN)/storybot search "$(DEMO_QUESTION)"
+	$(BIN)/storybot ask "$(DEMO_QUESTION)"
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

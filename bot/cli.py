@@ -204,4 +204,9 @@ def chat_command(
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    app()
+    try:
+        app()
+    except Exception as error:  # a maintainer sees one line, not a stack trace
+        logging.getLogger("storybot").debug("unexpected error", exc_info=True)
+        typer.echo(f"error: {type(error).__name__}: {error}", err=True)
+        sys.exit(1)

@@ -175,7 +175,9 @@ def _build_generation(
             vector_store.add(nodes)
         bm25_dir = store.bm25_dir(generation.name)
         if bm25_dir is not None:
-            build_bm25(vector_store.get_nodes(node_ids=None)).persist(str(bm25_dir))
+            build_bm25(vector_store.get_nodes(node_ids=None)).persist(
+                str(bm25_dir), show_progress=False
+            )
     except BaseException:
         store.drop(generation.name)
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from chromadb.errors import NotFoundError
@@ -16,6 +17,9 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from index.embeddings import build_embed_model, embed_model_id
 from index.settings import IndexSettings
 from index.store import Generation, open_store
+
+# bm25s sets its own logger to DEBUG on import; its chatter is not ours to show.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # Candidates each retriever contributes before fusion; measured with
 # bench/retrieval_ranks.py (more adds noise, fewer loses facts).
@@ -59,7 +63,7 @@ class StoryIndex:
             )
             bm25_dir = self.store.bm25_dir(generation.name)
             bm25 = (
-                BM25Retriever.from_persist_dir(str(bm25_dir))
+                BM25Retriever.from_persist_dir(str(bm25_dir), show_progress=False)
                 if bm25_dir is not None and bm25_dir.is_dir()
                 else None
             )
