@@ -93,8 +93,9 @@ class LlmAnswerer:
         text = ""
         try:
             for delta in self.llm.stream_chat(messages):
-                text = delta.message.content or ""
-                if text:
+                grown = delta.message.content or ""
+                if len(grown) > len(text):  # the closing chunk repeats the text: skip it
+                    text = grown
                     yield text
         except Exception as error:  # timeout, 429, 5xx, bad key, malformed output
             log.warning("the LLM failed (%s); answering extractively", type(error).__name__)
