@@ -29,7 +29,16 @@ def is_followup(question: str) -> bool:
 
 
 def resolve_followup(question: str, history: list[Turn]) -> str:
-    """The text to search for `question`, given the conversation so far."""
+    """The text to search for `question`, given the conversation so far.
+
+    The subject comes from the question that opened the current thread (the
+    latest one that stood on its own), so a chain of follow-ups does not
+    pile up every earlier question.
+    """
     if not history or not is_followup(question):
         return question
-    return f"{history[-1].standalone} {question}"
+    subject = next(
+        (turn.question for turn in reversed(history) if not is_followup(turn.question)),
+        history[-1].standalone,
+    )
+    return f"{subject} {question}"
