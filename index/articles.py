@@ -140,6 +140,8 @@ def _parse_front_matter(content: str, path: Path, fail) -> tuple[dict, str]:
         where = getattr(error, "problem_mark", None)
         line = f" near line {where.line + 1}" if where else ""
         raise fail(f"broken front matter{line}: {getattr(error, 'problem', error)}") from None
+    except ValueError as error:  # YAML reads an unquoted 2021-02-30 as a date, and fails
+        raise fail(f"published must be a real ISO date like 2021-08-14 ({error})") from None
     if not isinstance(post.metadata, dict) or not post.metadata:
         raise fail("broken front matter: the '---' block is not closed, empty or not a mapping")
     unknown = set(post.metadata) - _FRONT_MATTER_KEYS

@@ -45,6 +45,9 @@ class StoryIndex:
 
     def __init__(self, settings: IndexSettings, embed_model: BaseEmbedding | None = None):
         self.settings = settings
+        if not settings.chroma_host and not settings.store_dir.is_dir():
+            # Checked before connecting, which would create an empty store folder.
+            raise LookupError(f"no index at {settings.store_dir}: run `storybot index` first")
         self.store = open_store(settings)
         self.model_id = embed_model_id(settings)
         self.embed_model = embed_model or build_embed_model(settings)

@@ -1,0 +1,213 @@
+"""Shared fixtures: an isolated environment, small corpora, real settings, the real model.
+
+Everything here is real: Chroma stores live in pytest's tmp_path folders, the
+embedding model is the local MiniLM, and settings are built with every field
+that matters given explicitly so a developer's environment or `.env` cannot
+change what a test sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from index.settings import IndexSettings
+
+REPO = Path(__file__).resolve().parent.parent
+STORY = REPO / "corpus" / "ken-loach-expelled.md"
+STORY_ID = "ken-loach-expelled.md"
+
+# Two small hand-written articles next to the real story: one .md with full
+# front matter (so its id is its url), one .txt (so its id is its path).
+ALLOTMENT_URL = "https://example.org/news/allotment-tomato-ban"
+ALLOTMENT_MD = """\
+---
+title: Allotment society bans tomato growing after blight outbreak
+published: 2019-06-03
+outlet: Rotherham Gazette
+url: https://example.org/news/allotment-tomato-ban
+---
+
+The Rotherham allotment society has banned tomato growing on all of its plots for one season.
+
+The committee said late blight had spread from three greenhouses to most of the site in May.
+
+Members who break the ban will lose their plot, the society's secretary Margaret Hibbert said.
+"""
+LIGHTHOUSE_ID = "lighthouse.txt"
+LIGHTHOUSE_TXT = """\
+Lighthouse keeper rescues stranded kayakers off the Cornish coast
+
+A retired lighthouse keeper rowed out in a storm to rescue two kayakers near Godrevy Point.
+
+The coastguard praised the 71-year-old, who had kept the Godrevy light for twenty years.
+"""
+
+_ENV_PREFIXES = ("STORYBOT_", "OPENAI_", "CHROMA_")
+
+
+def closed_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any in-process TCP connection to anywhere but the loopback interface."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock: socket.socket, address: object) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0] if isinstance(address, tuple) else address
+            if host not in _LOOPBACK:
+                raise AssertionError(f"test tried to connect to {address!r}")
+
+    def connect(self: socket.socket, address: object) -> None:
+        check(self, address)
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: object) -> int:
+        check(self, address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No STORYBOT_/OPENAI_/CHROMA_ variables or proxies, a cwd without a `.env`, no network."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES) or name.lower() in {
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        }:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _loopback_only(monkeypatch)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
+def make_settings(corpus_dir: Path, store_dir: Path, **overrides) -> IndexSettings:
+    """Settings with every field that changes results given explicitly, and no `.env`."""
+    fields = {
+        "corpus_dir": corpus_dir,
+        "store_dir": store_dir,
+        "embed_backend": "local",
+        "embed_threads": 2,
+        "embed_batch_size": 8,
+        "chunk_size": 128,
+        "chunk_overlap": 16,
+        "chroma_host": None,
+        "openai_api_key": None,
+        "openai_base_url": None,
+        "openai_embed_model": "text-embedding-3-small",
+    }
+    fields.update(overrides)
+    return IndexSettings(_env_file=None, **fields)
+
+
+def write_corpus(folder: Path) -> Path:
+    """The real story plus two hand-written articles."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(STORY, folder / STORY_ID)
+    (folder / "allotment.md").write_text(ALLOTMENT_MD, encoding="utf-8")
+    (folder / LIGHTHOUSE_ID).write_text(LIGHTHOUSE_TXT, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return write_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def settings(corpus: Path, store_dir: Path) -> IndexSettings:
+    return make_settings(corpus, store_dir)
+
+
+@pytest.fixture
+def settings_for(corpus: Path, store_dir: Path) -> Callable[..., IndexSettings]:
+    """Settings on the same corpus and store with some fields changed."""
+
+    def build(**overrides) -> IndexSettings:
+        return make_settings(corpus, store_dir, **overrides)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def embed_model():
+    """The real local MiniLM model, loaded once for the whole session."""
+    from index.embeddings import LocalMiniLMEmbedding
+
+    return LocalMiniLMEmbedding()
+
+
+# ---------------------------------------------------------------- store helpers
+
+
+def live_generation(settings: IndexSettings):
+    from index.store import StoryStore, connect
+
+    return StoryStore(connect(settings)).live()
+
+
+def generation_names(settings: IndexSettings) -> set[str]:
+    from index.store import GENERATION_PREFIX, connect
+
+    return {
+        c.name for c in connect(settings).list_collections() if c.name.startswith(GENERATION_PREFIX)
+    }
+
+
+def pointer_metadata(settings: IndexSettings) -> dict:
+    from index.store import POINTER_NAME, connect
+
+    return dict(connect(settings).get_collection(POINTER_NAME).metadata or {})
+
+
+def live_chunks(settings: IndexSettings) -> list[dict]:
+    """Every chunk of the live generation: id, text, metadata, node JSON, embedding."""
+    generation = live_generation(settings)
+    assert generation is not None, "the store has no live generation"
+    rows = generation.collection.get(include=["documents", "metadatas", "embeddings"])
+    return [
+        {
+            "id": id_,
+            "text": text,
+            "meta": meta,
+            "node": json.loads(meta["_node_content"]),
+            "embedding": list(embedding),
+        }
+        for id_, text, meta, embedding in zip(
+            rows["ids"], rows["documents"], rows["metadatas"], rows["embeddings"], strict=True
+        )
+    ]
+
+
+def chunk_ids_by_doc(settings: IndexSettings) -> dict[str, set[str]]:
+    ids: dict[str, set[str]] = {}
+    for chunk in live_chunks(settings):
+        ids.setdefault(chunk["meta"]["doc_id"], set()).add(chunk["id"])
+    return ids
