@@ -128,7 +128,8 @@ def main() -> None:
         f"{summarise(ours, DEPTH, our_chars)}"
     )
     print(
-        f"LlamaIndex defaults, SentenceSplitter(), top-2:  {summarise(default_ranks, 2, default_chars)}"
+        "LlamaIndex defaults, SentenceSplitter(), top-2:  "
+        f"{summarise(default_ranks, 2, default_chars)}"
     )
     print(
         f"plain vector, SentenceSplitter(128, 20), top-{DEPTH}: "
