@@ -96,7 +96,9 @@ class ExtractiveAnswerer:
         for hit in chunks:
             node = hit.node
             for sentence in split_sentences(node.get_content(), offset=node.start_char_idx or 0):
-                candidates.setdefault(sentence.text, (sentence, node.metadata))
+                # A question in the article (a sub-heading, say) never answers one.
+                if not sentence.text.endswith("?"):
+                    candidates.setdefault(sentence.text, (sentence, node.metadata))
         if not candidates:
             return []
         texts = list(candidates)
