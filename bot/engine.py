@@ -17,6 +17,7 @@ from bot.memory import ConversationMemory
 from bot.questions import Question
 from bot.settings import BotSettings
 from index.retrieval import StoryIndex
+from index.sentences import split_sentences
 
 
 class AnswerEngine:
@@ -70,6 +71,18 @@ class AnswerEngine:
         parsed = Question.parse(question, search_text)
         chunks = self.index.search(search_text, top_k=self.settings.top_k)
         return self.extractive.answer(parsed, chunks, self.term_stats())
+
+    def warm_up(self, prefill_sentences: int = 1000) -> None:
+        """Load the live index, BM25 and statistics, and embed the first sentences of the corpus.
+
+        A bot calls this at start-up so the first questions wait for none of
+        it; for a corpus of a few articles every sentence vector is cached.
+        """
+        stats = self.term_stats()
+        self.extractive.score(Question.parse("warm up"), self.index.search("warm up", 1), stats)
+        rows = self.index.generation().collection.get(include=["documents"], limit=200)
+        sentences = [s.text for text in rows["documents"] or [] for s in split_sentences(text)]
+        self.extractive.sentence_vectors(sentences[:prefill_sentences] or ["warm up"])
 
     def reset(self, conversation: str) -> None:
         """Forget a conversation."""

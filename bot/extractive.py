@@ -14,6 +14,7 @@ answer is only words of the articles, with [n] markers.
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,18 +76,24 @@ class ExtractiveAnswerer:
         self.embed_model = embed_model
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_lock = threading.Lock()  # the Telegram bot answers from several threads
 
     def sentence_vectors(self, texts: list[str]) -> np.ndarray:
         """Embeddings of sentences, cached across questions."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        with self._cache_lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            for text, vector in zip(
-                missing, self.embed_model.get_text_embedding_batch(missing), strict=True
-            ):
-                self._vectors[text] = np.asarray(vector, dtype=np.float32)
-            while len(self._vectors) > self._cache_size:
-                self._vectors.popitem(last=False)
-        return np.stack([self._vectors[t] for t in texts])
+            vectors = self.embed_model.get_text_embedding_batch(missing)
+            fresh = {
+                t: np.asarray(v, dtype=np.float32) for t, v in zip(missing, vectors, strict=True)
+            }
+            known.update(fresh)
+            with self._cache_lock:
+                self._vectors.update(fresh)
+                while len(self._vectors) > self._cache_size:
+                    self._vectors.popitem(last=False)
+        return np.stack([known[t] for t in texts])
 
     def score(
         self, question: Question, chunks: list[NodeWithScore], stats: TermStats

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from index.settings import IndexSettings
 
@@ -19,6 +21,31 @@ class BotSettings(IndexSettings):
 
     openai_model: str = Field("gpt-4o-mini", validation_alias="OPENAI_MODEL")
     llm_timeout: float = Field(30.0, gt=0, validation_alias="STORYBOT_LLM_TIMEOUT")
+
+    # Telegram front end.
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_base_url: str = Field("https://api.telegram.org", validation_alias="TELEGRAM_BASE_URL")
+    webhook_url: str | None = Field(None, validation_alias="TELEGRAM_WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(None, validation_alias="TELEGRAM_WEBHOOK_SECRET")
+    webhook_listen: str = Field("127.0.0.1", validation_alias="TELEGRAM_WEBHOOK_LISTEN")
+    webhook_port: int = Field(8443, validation_alias="TELEGRAM_WEBHOOK_PORT")
+    allowed_chat_ids: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), validation_alias="ALLOWED_CHAT_IDS"
+    )
+    allowed_user_ids: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), validation_alias="ALLOWED_USER_IDS"
+    )
+    questions_per_minute: int = Field(10, ge=1, validation_alias="STORYBOT_QUESTIONS_PER_MINUTE")
+    max_question_chars: int = Field(1000, ge=10, validation_alias="STORYBOT_MAX_QUESTION_CHARS")
+    feedback_path: Path = Field(Path("data/feedback.sqlite3"), validation_alias="STORYBOT_FEEDBACK")
+
+    @field_validator("allowed_chat_ids", "allowed_user_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: object) -> object:
+        """Comma- or space-separated ids in the environment; empty means everyone."""
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(",", " ").split())
+        return value
 
     @property
     def llm_enabled(self) -> bool:

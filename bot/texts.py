@@ -9,10 +9,51 @@ Commands:
 /reset – forget this conversation
 /help – this message"""
 
+TELEGRAM_HELP = (
+    HELP
+    + """
+/ask QUESTION – ask in a group
+
+In a group, mention me (@name) with your question, reply to one of my answers, or use /ask. \
+I ignore everything else, so I work with Telegram's privacy mode on. Replying to one of my \
+answers continues that conversation, whoever replies."""
+)
+
+# Shown by /start; change them when the corpus is about another story.
+EXAMPLE_QUESTIONS = (
+    "When were the groups proscribed?",
+    "How old is Ken Loach?",
+    "Who spoke at the protest outside Labour headquarters?",
+)
+
+ASK_USAGE = "Ask like this: /ask When were the groups proscribed?"
+NOT_ALLOWED = "Sorry, this bot is private and doesn't answer in this chat."
+APOLOGY = "Sorry, something went wrong while answering. Please try again in a moment."
+FEEDBACK_THANKS = "Thanks for the feedback!"
+FEEDBACK_UNKNOWN = "That answer is too old to rate."
+
 RESET = "I've forgotten this conversation. Ask me anything about the story."
 NO_SOURCES = "No articles are indexed yet."
 EMPTY_QUESTION = "Please ask a question."
 UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I do."
+
+
+def greeting() -> str:
+    examples = "\n".join(f"• {q}" for q in EXAMPLE_QUESTIONS)
+    return (
+        "Hello! I answer questions about the news story I have read, and show the passages "
+        f"that prove each answer. Try:\n{examples}\n\n/help explains more."
+    )
+
+
+def too_long(limit: int) -> str:
+    return f"That question is too long for me: please keep it under {limit} characters."
+
+
+def slow_down(seconds: float) -> str:
+    return (
+        f"You're asking faster than I can keep up. Please try again in {max(1, round(seconds))} s."
+    )
 
 
 def sources_text(articles: list[dict[str, str]]) -> str:

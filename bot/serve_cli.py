@@ -1,0 +1,70 @@
+"""`storybot run` (the Telegram bot) and `storybot feedback` (what users disliked)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+from bot.settings import BotSettings
+
+
+def run_command(
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve a webhook at this public URL instead of long polling "
+            "[env TELEGRAM_WEBHOOK_URL]."
+        ),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Webhook listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Webhook listen port.")] = None,
+) -> None:
+    """Run the Telegram bot (TELEGRAM_BOT_TOKEN from the environment or .env)."""
+    overrides = {
+        k: v
+        for k, v in {
+            "webhook_url": webhook_url,
+            "webhook_listen": host,
+            "webhook_port": port,
+        }.items()
+        if v is not None
+    }
+    settings = BotSettings(**overrides)
+    if settings.telegram_bot_token is None:
+        typer.echo(
+            "error: TELEGRAM_BOT_TOKEN is not set (put it in the environment or .env). "
+            "`storybot chat` answers in the terminal with no token.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if settings.webhook_url and settings.webhook_secret is None:
+        typer.echo("error: a webhook needs TELEGRAM_WEBHOOK_SECRET to check requests", err=True)
+        raise typer.Exit(2)
+    from bot.telegram.app import run
+
+    run(settings)
+
+
+def feedback_command(
+    limit: Annotated[int, typer.Option(min=1, help="How many answers to show.")] = 20,
+) -> None:
+    """Show the answers users marked 👎, newest first."""
+    from bot.feedback import FeedbackStore
+
+    settings = BotSettings()
+    if not settings.feedback_path.exists():
+        typer.echo("No feedback yet.")
+        return
+    disliked = FeedbackStore(settings.feedback_path).disliked(limit)
+    if not disliked:
+        typer.echo("No 👎 yet.")
+    for item in disliked:
+        when = dt.datetime.fromtimestamp(item.voted_at).strftime("%Y-%m-%d %H:%M")
+        typer.echo(f"#{item.answer_id} {when} 👎×{item.down_votes} in {item.chat}")
+        typer.echo(f"  Q: {item.question}")
+        typer.echo(f"  A: {item.answer}")
+        for citation in item.citations:
+            typer.echo(f"    [{citation['n']}] {citation['title']}: “{citation['quote']}”")
+        typer.echo()

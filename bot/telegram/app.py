@@ -1,0 +1,139 @@
+"""Building and running the Telegram application (long polling or webhook)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlparse
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.engine import AnswerEngine
+from bot.feedback import FeedbackStore
+from bot.limits import QuestionRateLimit
+from bot.settings import BotSettings
+from bot.telegram import handlers
+
+COMMANDS = [
+    BotCommand("ask", "Ask a question about the story"),
+    BotCommand("sources", "The articles I know"),
+    BotCommand("reset", "Forget this conversation"),
+    BotCommand("help", "How to ask, in private and in groups"),
+]
+
+
+class RedactSecrets(logging.Filter):
+    """Removes the bot token from every log record (httpx logs URLs that contain it)."""
+
+    def __init__(self, *secrets: str):
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "<redacted>")
+            record.msg, record.args = message, None
+        return True
+
+
+def protect_logs(token: str) -> None:
+    """Redact the token from the loggers that could print it, and quiet httpx."""
+    redact = RedactSecrets(token)
+    for name in ("httpx", "httpcore", "telegram", "apscheduler"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) and token in f.secrets for f in logger.filters):
+            logger.addFilter(redact)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+class MessageRateLimiter(AIORateLimiter):
+    """PTB's flood control for messages; "typing…" indicators skip the queue.
+
+    Telegram's flood limits are about messages. Queueing chat actions behind
+    them would double the wait for every answer in a busy minute, and a lost
+    "typing…" costs nothing (the handler ignores its errors).
+    """
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        if endpoint == "sendChatAction":
+            return await callback(*args, **kwargs)
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
+
+
+def build_application(settings: BotSettings, engine: AnswerEngine | None = None) -> Application:
+    """The bot: handlers, rate limiter, shared state. Nothing is sent until it runs."""
+    token = settings.telegram_bot_token.get_secret_value()
+    protect_logs(token)
+    application = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{settings.telegram_base_url.rstrip('/')}/bot")
+        .base_file_url(f"{settings.telegram_base_url.rstrip('/')}/file/bot")
+        .rate_limiter(MessageRateLimiter(max_retries=3))
+        .concurrent_updates(True)
+        .post_init(_register_commands)
+        .build()
+    )
+    application.bot_data["state"] = handlers.BotState(
+        settings=settings,
+        engine=engine or AnswerEngine(settings),
+        feedback=FeedbackStore(settings.feedback_path),
+        rate_limit=QuestionRateLimit(settings.questions_per_minute),
+    )
+    private = filters.ChatType.PRIVATE
+    groups = filters.ChatType.GROUPS
+    application.add_handler(CommandHandler("start", handlers.start))
+    application.add_handler(CommandHandler("help", handlers.help_command))
+    application.add_handler(CommandHandler("sources", handlers.sources))
+    application.add_handler(CommandHandler("reset", handlers.reset))
+    application.add_handler(CommandHandler("ask", handlers.ask_command))
+    application.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & private, handlers.private_question)
+    )
+    application.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & groups, handlers.group_message)
+    )
+    application.add_handler(
+        CallbackQueryHandler(handlers.feedback, pattern=f"^{handlers.FEEDBACK_PREFIX}:")
+    )
+    application.add_error_handler(handlers.on_error)
+    return application
+
+
+async def _register_commands(application: Application) -> None:
+    """At start-up: load the index and model before the first question, then announce commands."""
+    engine = application.bot_data["state"].engine
+    await asyncio.to_thread(engine.warm_up)
+    await application.bot.set_my_commands(COMMANDS)
+
+
+def run(settings: BotSettings) -> None:
+    """Serve until interrupted: a webhook when one is configured, else long polling."""
+    application = build_application(settings)
+    if settings.webhook_url:
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            # PTB rejects every request whose X-Telegram-Bot-Api-Secret-Token differs.
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)

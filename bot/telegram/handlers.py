@@ -1,0 +1,320 @@
+"""One handler per thing a user can do; each says in its docstring what the user sees.
+
+Handlers only translate between Telegram and the answer engine: which
+messages are questions, which conversation they belong to, and how the
+answer is shown. Everything about answering lives in `bot.engine`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot import texts
+from bot.answer import Answer
+from bot.engine import AnswerEngine
+from bot.feedback import FeedbackStore
+from bot.limits import QuestionRateLimit
+from bot.settings import BotSettings
+from bot.telegram.render import answer_messages
+
+log = logging.getLogger(__name__)
+
+TYPING_EVERY_SECONDS = 4.5  # Telegram shows "typing…" for 5 s per chat action
+EDIT_EVERY_SECONDS = 1.0
+ANSWER_WORKERS = 2
+FEEDBACK_PREFIX = "fb"
+
+
+@dataclass
+class BotState:
+    """What the handlers share, kept in `application.bot_data["state"]`."""
+
+    settings: BotSettings
+    engine: AnswerEngine
+    feedback: FeedbackStore
+    rate_limit: QuestionRateLimit
+    locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    refused: set[int] = field(default_factory=set)
+    # Answers are CPU-bound: a few at a time finish sooner, on average, than all at once.
+    workers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(ANSWER_WORKERS, thread_name_prefix="answer")
+    )
+
+
+def state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
+    return context.application.bot_data["state"]
+
+
+def conversation_id(message: Message) -> str:
+    """A conversation is a chat, or one forum topic of it, whoever is asking."""
+    topic = message.message_thread_id if message.is_topic_message else 0
+    return f"tg:{message.chat_id}:{topic or 0}"
+
+
+# --- commands -------------------------------------------------------------------
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start: a greeting and three example questions."""
+    await update.effective_message.reply_text(texts.greeting())
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help: how to ask, in private and in groups."""
+    await update.effective_message.reply_text(texts.TELEGRAM_HELP)
+
+
+async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/sources: the indexed articles with their dates and links."""
+    if not await allowed(update, context):
+        return
+    articles = await asyncio.to_thread(state(context).engine.sources)
+    await update.effective_message.reply_text(
+        texts.sources_text(articles), disable_web_page_preview=True
+    )
+
+
+async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/reset: forget this conversation (this chat, or this forum topic)."""
+    if not await allowed(update, context):
+        return
+    message = update.effective_message
+    await asyncio.to_thread(state(context).engine.reset, conversation_id(message))
+    await message.reply_text(texts.RESET)
+
+
+async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/ask QUESTION (also /ask@BotName in groups): an answer with its sources."""
+    question = " ".join(context.args or []).strip()
+    if not question:
+        await update.effective_message.reply_text(texts.ASK_USAGE)
+        return
+    await answer(update, context, question)
+
+
+# --- questions ------------------------------------------------------------------
+
+
+async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any text in a private chat is a question; the reply is the answer with sources."""
+    await answer(update, context, update.effective_message.text)
+
+
+async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In groups, a message that @mentions the bot or replies to it is a question."""
+    message = update.effective_message
+    if message.from_user is None or message.from_user.is_bot:
+        return
+    bot = context.bot
+    replied_to = message.reply_to_message
+    is_reply = bool(replied_to and replied_to.from_user and replied_to.from_user.id == bot.id)
+    mention = f"@{bot.username}".lower()
+    mentions = [
+        text
+        for entity, text in message.parse_entities([MessageEntity.MENTION]).items()
+        if text.lower() == mention
+    ]
+    if not (is_reply or mentions):
+        return
+    question = message.text
+    for text in mentions:
+        question = question.replace(text, " ")
+    await answer(update, context, " ".join(question.split()))
+
+
+async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+    """Check the asker may ask, then answer within the conversation's turn order."""
+    if not await allowed(update, context):
+        return
+    bot_state = state(context)
+    message = update.effective_message
+    user_id = update.effective_user.id if update.effective_user else message.chat_id
+    if not question.strip():
+        await message.reply_text(texts.EMPTY_QUESTION)
+        return
+    if len(question) > bot_state.settings.max_question_chars:
+        await message.reply_text(texts.too_long(bot_state.settings.max_question_chars))
+        return
+    if not bot_state.rate_limit.allow(user_id):
+        await message.reply_text(texts.slow_down(bot_state.rate_limit.retry_in(user_id)))
+        return
+    conversation = conversation_id(message)
+    # Answers in one conversation keep their order; other conversations run alongside.
+    async with bot_state.locks[conversation]:
+        typing = asyncio.create_task(keep_typing(message))
+        try:
+            final = await produce_answer(context, message, conversation, question)
+        finally:
+            typing.cancel()
+        await send_answer(context, message, conversation, question, final)
+
+
+async def keep_typing(message: Message) -> None:
+    """Show "typing…" until cancelled."""
+    with contextlib.suppress(Exception):
+        while True:
+            await message.reply_chat_action(ChatAction.TYPING)
+            await asyncio.sleep(TYPING_EVERY_SECONDS)
+
+
+async def produce_answer(
+    context: ContextTypes.DEFAULT_TYPE, message: Message, conversation: str, question: str
+) -> Answer | tuple[Answer, Message]:
+    """Run the engine off the event loop; in LLM mode, show the answer as it streams."""
+    engine = state(context).engine
+    loop = asyncio.get_running_loop()
+    if engine.llm is None:
+        return await loop.run_in_executor(
+            state(context).workers, engine.ask, conversation, question
+        )
+
+    updates: asyncio.Queue[str | Answer | BaseException] = asyncio.Queue()
+
+    def run() -> None:
+        try:
+            for event in engine.stream(conversation, question):
+                loop.call_soon_threadsafe(updates.put_nowait, event)
+        except BaseException as error:  # handed to the loop, raised there
+            loop.call_soon_threadsafe(updates.put_nowait, error)
+
+    worker = asyncio.create_task(asyncio.to_thread(run))
+    preview = StreamPreview(context, message)
+    try:
+        while True:
+            event = await updates.get()
+            if isinstance(event, BaseException):
+                raise event
+            if isinstance(event, Answer):
+                break
+            await preview.show(event)
+    finally:
+        await worker
+    return (event, preview.message) if preview.message else event
+
+
+class StreamPreview:
+    """The partial answer: a draft in private chats, else one message edited in place."""
+
+    def __init__(self, context: ContextTypes.DEFAULT_TYPE, message: Message):
+        self.bot = context.bot
+        self.asking = message
+        self.message: Message | None = None
+        self.private = message.chat.type == ChatType.PRIVATE
+        self.draft_id = message.message_id
+        self._shown_at = 0.0
+
+    async def show(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._shown_at < EDIT_EVERY_SECONDS:
+            return
+        self._shown_at = now
+        try:
+            if self.private:
+                await self.bot.send_message_draft(
+                    self.asking.chat_id, self.draft_id, text=text[:4000]
+                )
+            elif self.message is None:
+                self.message = await self.asking.reply_text(text[:4000], do_quote=True)
+            else:
+                await self.message.edit_text(text[:4000])
+        except BadRequest as error:  # a preview is best effort; the final answer is not
+            log.info("streamed preview not shown: %s", error.message)
+
+
+async def send_answer(
+    context: ContextTypes.DEFAULT_TYPE,
+    message: Message,
+    conversation: str,
+    question: str,
+    produced: Answer | tuple[Answer, Message],
+) -> None:
+    """Send the final answer as a reply, with 👍/👎 under its last part."""
+    final, preview = produced if isinstance(produced, tuple) else (produced, None)
+    answer_id = await asyncio.to_thread(
+        state(context).feedback.record_answer, conversation, question, final
+    )
+    parts = answer_messages(final)
+    keyboard = feedback_keyboard(answer_id)
+    for index, part in enumerate(parts):
+        markup = keyboard if index == len(parts) - 1 else None
+        if index == 0 and preview is not None:
+            await preview.edit_text(part, parse_mode=ParseMode.HTML, reply_markup=markup)
+            continue
+        await message.reply_text(
+            part,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+            disable_web_page_preview=True,
+        )
+
+
+def feedback_keyboard(answer_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("👍", callback_data=f"{FEEDBACK_PREFIX}:{answer_id}:1"),
+                InlineKeyboardButton("👎", callback_data=f"{FEEDBACK_PREFIX}:{answer_id}:0"),
+            ]
+        ]
+    )
+
+
+async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A press on 👍/👎 is stored and acknowledged with a short notice."""
+    query = update.callback_query
+    try:
+        _, answer_id, helpful = query.data.split(":")
+        stored = await asyncio.to_thread(
+            state(context).feedback.vote, int(answer_id), query.from_user.id, helpful == "1"
+        )
+    except ValueError:
+        stored = False
+    await query.answer(texts.FEEDBACK_THANKS if stored else texts.FEEDBACK_UNKNOWN)
+
+
+# --- access and errors ----------------------------------------------------------
+
+
+async def allowed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Whether this chat and user may use the bot; others get one polite refusal."""
+    settings = state(context).settings
+    chat = update.effective_chat
+    user = update.effective_user
+    chat_ok = not settings.allowed_chat_ids or (chat and chat.id in settings.allowed_chat_ids)
+    user_ok = not settings.allowed_user_ids or (user and user.id in settings.allowed_user_ids)
+    if chat_ok and user_ok:
+        return True
+    refused = state(context).refused
+    key = chat.id if chat else 0
+    if key not in refused:
+        refused.add(key)
+        await update.effective_message.reply_text(texts.NOT_ALLOWED)
+    return False
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure with its update id; tell the user, briefly, that it went wrong."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("update %s failed", update_id, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message:
+        with contextlib.suppress(Exception):
+            await update.effective_message.reply_text(texts.APOLOGY)

@@ -1,0 +1,335 @@
+"""The Telegram bot end to end: real python-telegram-bot against a local Bot API server.
+
+The bot runs `run_polling` in a thread, exactly as `storybot run` does; the
+test injects updates into the server and asserts on what the bot sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from openai_server import ScriptedOpenAIServer
+from telegram_server import TelegramBotAPIServer
+
+from bot.engine import AnswerEngine
+from bot.settings import BotSettings
+from bot.telegram.app import build_application
+from index.articles import load_corpus
+from index.indexer import run_index
+from index.retrieval import StoryIndex
+
+GROUP = -1001
+ALICE, BOB = 101, 202
+WAIT = 20  # seconds; answers take well under one, but CI machines are noisy
+
+
+@pytest.fixture(scope="module")
+def story_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    corpus = tmp_path_factory.mktemp("corpus")
+    shutil.copy(REPO / "corpus" / "ken-loach-expelled.md", corpus)
+    store = tmp_path_factory.mktemp("store")
+    run_index(BotSettings(corpus_dir=corpus, store_dir=store), load_corpus(corpus))
+    return corpus, store
+
+
+@pytest.fixture
+def server() -> Iterator[TelegramBotAPIServer]:
+    with TelegramBotAPIServer() as api:
+        api.user(ALICE, "Alice")
+        api.user(BOB, "Bob")
+        api.chat(GROUP, "supergroup", title="Story club")
+        yield api
+
+
+def bot_settings(server, story_store, tmp_path: Path, **overrides) -> BotSettings:
+    corpus, store = story_store
+    values = dict(
+        corpus_dir=corpus,
+        store_dir=store,
+        memory_path=tmp_path / "memory.sqlite3",
+        feedback_path=tmp_path / "feedback.sqlite3",
+        telegram_bot_token=server.token,
+        telegram_base_url=server.base_url,
+        openai_api_key=None,
+    )
+    values.update(overrides)
+    return BotSettings(**values)
+
+
+@contextmanager
+def running_bot(settings: BotSettings, server: TelegramBotAPIServer) -> Iterator[AnswerEngine]:
+    """`storybot run`'s application, polling in a thread until the block ends."""
+    engine = AnswerEngine(settings, StoryIndex(settings))
+    application = build_application(settings, engine)
+    loop = asyncio.new_event_loop()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        application.run_polling(poll_interval=0.0, timeout=1, stop_signals=None, close_loop=False)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        server.wait_for(lambda s: s.commands, timeout=WAIT)  # post_init has run
+        yield engine
+    finally:
+        loop.call_soon_threadsafe(application.stop_running)
+        thread.join(timeout=WAIT)
+        loop.close()
+        engine.memory.close()
+
+
+def replies(server, chat: int) -> list:
+    return [m for m in server.messages(chat)]
+
+
+def wait_replies(server, chat: int, count: int) -> list:
+    server.wait_for(lambda s: len(s.messages(chat)) >= count, timeout=WAIT)
+    return server.messages(chat)
+
+
+def test_private_question_is_answered_with_a_cited_quote(server, story_store, tmp_path):
+    with running_bot(bot_settings(server, story_store, tmp_path), server):
+        asked = server.send_text(ALICE, ALICE, "When were the groups proscribed?")
+        (reply,) = wait_replies(server, ALICE, 1)
+    assert "July 20" in reply.text
+    assert reply.parse_mode == "HTML"
+    assert reply.reply_to == asked["message_id"]
+    quotes = [part.split("</blockquote>")[0] for part in reply.html.split("<blockquote")[1:]]
+    assert any("July 20" in quote for quote in quotes)
+    assert "[1]" in reply.text
+    buttons = [b["text"] for row in reply.reply_markup["inline_keyboard"] for b in row]
+    assert buttons == ["👍", "👎"]
+    assert server.actions(ALICE), "a typing indicator is shown while answering"
+    assert {c["command"] for c in server.commands} >= {"ask", "sources", "reset", "help"}
+
+
+def test_group_chatter_is_ignored_mentions_and_ask_are_answered(server, story_store, tmp_path):
+    with running_bot(bot_settings(server, story_store, tmp_path), server):
+        server.send_text(GROUP, ALICE, "Anyone watching the match tonight?")
+        server.send_text(GROUP, BOB, "/ask@SomeOtherBot When were the groups proscribed?")
+        server.send_text(GROUP, ALICE, "@StoryTestBot How old is Ken Loach?")
+        first = wait_replies(server, GROUP, 1)
+        server.send_text(
+            GROUP, BOB, "/ask@StoryTestBot How many members could lose their membership?"
+        )
+        second = wait_replies(server, GROUP, 2)
+    assert len(second) == 2, [m.text for m in second]
+    assert "85" in first[0].text
+    assert "1,000" in second[1].text
+
+
+def test_a_reply_to_an_answer_is_a_follow_up_whoever_asks(server, story_store, tmp_path):
+    with running_bot(bot_settings(server, story_store, tmp_path), server):
+        server.send_text(GROUP, ALICE, "@StoryTestBot Which groups were proscribed?")
+        (answer,) = wait_replies(server, GROUP, 1)
+        server.send_text(GROUP, BOB, "When did that happen?", reply_to=answer.message)
+        follow_up = wait_replies(server, GROUP, 2)[1]
+        # Replies between members are not questions.
+        server.send_text(GROUP, ALICE, "thanks Bob", reply_to=follow_up.message_id)
+    assert "Labour Against the Witchhunt" in answer.text
+    assert "July 20" in follow_up.text
+    assert len(server.messages(GROUP)) == 2
+
+
+def test_reset_and_sources(server, story_store, tmp_path):
+    with running_bot(bot_settings(server, story_store, tmp_path), server) as engine:
+        server.send_text(ALICE, ALICE, "Which groups were proscribed?")
+        wait_replies(server, ALICE, 1)
+        server.send_text(ALICE, ALICE, "/sources")
+        sources = wait_replies(server, ALICE, 2)[1]
+        server.send_text(ALICE, ALICE, "/reset")
+        wait_replies(server, ALICE, 3)
+        remembered = engine.memory.turns(f"tg:{ALICE}:0")
+    assert "Corbyn ally Ken Loach" in sources.text and "2021-08-14" in sources.text
+    assert remembered == []
+
+
+def test_html_special_characters_in_questions_are_safe(server, story_store, tmp_path):
+    question = "<b>When</b> were the groups & <i>proscribed</i>? *bold* _it_ 1 < 2"
+    with running_bot(bot_settings(server, story_store, tmp_path), server):
+        server.send_text(ALICE, ALICE, question)
+        (reply,) = wait_replies(server, ALICE, 1)
+    failed = [r for r in server.sent if r.status != 200 and r.method != "getUpdates"]
+    assert not failed, failed
+    assert reply.text
+
+
+def test_a_long_answer_is_split_without_cutting_quotes(server, story_store, tmp_path):
+    def verbose(request: dict) -> str:
+        """An LLM that restates every sentence of every source, each with its marker."""
+        prompt = request["messages"][-1]["content"]
+        sources = prompt.split("Question:")[0].split("\n\n[")[1:]
+        lines = []
+        for block in sources:
+            n, _, body = block.partition("]")
+            for sentence in body.split("\n")[1:]:
+                if sentence.strip().endswith("."):
+                    lines.append(f"{sentence.strip()[:-1]} [{n}].")
+        return " ".join(lines)
+
+    with ScriptedOpenAIServer() as llm:
+        llm.default_reply = verbose
+        settings = bot_settings(
+            server,
+            story_store,
+            tmp_path,
+            openai_api_key="test-key",
+            openai_base_url=llm.base_url,
+            top_k=8,
+        )
+        with running_bot(settings, server):
+            server.send_text(GROUP, ALICE, "@StoryTestBot Tell me everything about the expulsion")
+            server.wait_for(
+                lambda s: any(m.reply_markup for m in s.messages(GROUP) + s.edits(GROUP)),
+                timeout=WAIT,
+            )
+    final = [e for e in server.edits(GROUP)][-1:] + server.messages(GROUP)[1:]
+    assert len(final) > 1, "the answer and its sources need more than one message"
+    assert all(len(p.text) <= 4096 for p in final)
+    assert all(p.html.count("<blockquote") == p.html.count("</blockquote>") for p in final)
+    assert final[-1].reply_markup and not any(p.reply_markup for p in final[:-1])
+    shown = "\n".join(p.text for p in final)
+    for n in range(1, 6):
+        assert f"[{n}]" in shown
+
+
+def test_a_429_is_waited_out_and_the_answer_arrives(server, story_store, tmp_path):
+    server.fail_next("sendMessage", status=429, retry_after=1)
+    with running_bot(bot_settings(server, story_store, tmp_path), server):
+        server.send_text(ALICE, ALICE, "How old is Ken Loach?")
+        (reply,) = wait_replies(server, ALICE, 1)
+    statuses = [r.status for r in server.calls("sendMessage")]
+    assert statuses[0] == 429 and statuses[-1] == 200
+    assert "85" in reply.text
+
+
+def test_an_unauthorised_chat_gets_one_polite_refusal(server, story_store, tmp_path):
+    settings = bot_settings(server, story_store, tmp_path, allowed_chat_ids=frozenset({ALICE}))
+    with running_bot(settings, server):
+        server.send_text(BOB, BOB, "How old is Ken Loach?")
+        server.send_text(BOB, BOB, "When were the groups proscribed?")
+        server.send_text(ALICE, ALICE, "How old is Ken Loach?")
+        wait_replies(server, ALICE, 1)
+        refusals = server.messages(BOB)
+    assert len(refusals) == 1
+    assert "private" in refusals[0].text.lower() and "85" not in refusals[0].text
+
+
+def test_rate_limit_and_length_cap_reply_politely(server, story_store, tmp_path):
+    settings = bot_settings(
+        server, story_store, tmp_path, questions_per_minute=2, max_question_chars=50
+    )
+    with running_bot(settings, server):
+        server.send_text(ALICE, ALICE, "How old is Ken Loach? " * 5)
+        for _ in range(3):
+            server.send_text(ALICE, ALICE, "How old is Ken Loach?")
+        messages = wait_replies(server, ALICE, 4)
+    texts = [m.text for m in messages]
+    assert "too long" in texts[0]
+    assert sum("85" in t for t in texts) == 2
+    assert any("try again" in t for t in texts)
+
+
+def test_memory_survives_a_restart(server, story_store, tmp_path):
+    settings = bot_settings(server, story_store, tmp_path)
+    with running_bot(settings, server):
+        server.send_text(ALICE, ALICE, "Which groups were proscribed?")
+        wait_replies(server, ALICE, 1)
+    with running_bot(settings, server):
+        server.send_text(ALICE, ALICE, "When did that happen?")
+        follow_up = wait_replies(server, ALICE, 2)[1]
+    assert "July 20" in follow_up.text
+
+
+def test_a_reindex_while_running_is_picked_up(server, story_store, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    story = (REPO / "corpus" / "ken-loach-expelled.md").read_text()
+    (corpus / "story.md").write_text(story)
+    store = tmp_path / "store"
+    run_index(BotSettings(corpus_dir=corpus, store_dir=store), load_corpus(corpus))
+    settings = bot_settings(server, (corpus, store), tmp_path)
+    with running_bot(settings, server):
+        server.send_text(ALICE, ALICE, "How long was the NEC meeting?")
+        before = wait_replies(server, ALICE, 1)[0]
+        (corpus / "story.md").write_text(story.replace("nine-hour", "eleven-hour"))
+        run_index(settings, load_corpus(corpus))
+        server.send_text(ALICE, ALICE, "How long was the NEC meeting?")
+        after = wait_replies(server, ALICE, 2)[1]
+    assert "nine-hour" in before.text
+    assert "eleven-hour" in after.text
+
+
+def test_feedback_is_stored_and_acknowledged(server, story_store, tmp_path):
+    settings = bot_settings(server, story_store, tmp_path)
+    with running_bot(settings, server):
+        server.send_text(ALICE, ALICE, "How old is Ken Loach?")
+        (reply,) = wait_replies(server, ALICE, 1)
+        down = reply.reply_markup["inline_keyboard"][0][1]["callback_data"]
+        server.press_button(ALICE, ALICE, reply.message, down)
+        server.wait_for(lambda s: s.callback_answers, timeout=WAIT)
+    from bot.feedback import FeedbackStore
+
+    (disliked,) = FeedbackStore(settings.feedback_path).disliked()
+    assert disliked.question == "How old is Ken Loach?"
+    assert "85" in disliked.answer and disliked.citations
+    assert "Thanks" in server.callback_answers[0]["text"]
+
+
+def test_llm_answers_stream_as_edits_in_groups_and_drafts_in_private(server, story_store, tmp_path):
+    def cited(request: dict) -> str:
+        sources = request["messages"][-1]["content"]
+        blocks = sources.split("\n\n[")
+        n = next(i for i, b in enumerate(blocks, 1) if "July 20" in b)
+        return (
+            "The four groups were proscribed at a National Executive Committee meeting "
+            f"on July 20 [{n}]. They were Resist, Socialist Appeal, Labour in Exile Network "
+            f"and Labour Against the Witchhunt [{n}]. Ken Loach won an Oscar in 1990."
+        )
+
+    with ScriptedOpenAIServer(chunk_delay=0.1) as llm:
+        llm.default_reply = cited
+        settings = bot_settings(
+            server,
+            story_store,
+            tmp_path,
+            openai_api_key="test-key",
+            openai_base_url=llm.base_url,
+            llm_timeout=10,
+        )
+        with running_bot(settings, server):
+            server.send_text(GROUP, ALICE, "@StoryTestBot When were the groups proscribed?")
+            server.wait_for(lambda s: any(e.reply_markup for e in s.edits(GROUP)), timeout=WAIT)
+            server.send_text(ALICE, ALICE, "When were the groups proscribed?")
+            wait_replies(server, ALICE, 1)
+    edits = server.edits(GROUP)
+    assert len(server.messages(GROUP)) == 1, "one message, edited in place"
+    assert len(edits) >= 2
+    final = edits[-1]
+    assert "July 20" in final.text and "Oscar" not in final.text
+    assert "<blockquote" in final.html
+    assert server.drafts(ALICE), "private chats stream with sendMessageDraft"
+    (private_final,) = server.messages(ALICE)
+    assert "Oscar" not in private_final.text and "July 20" in private_final.text
+
+
+def test_the_token_never_reaches_the_logs(server, story_store, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    settings = bot_settings(server, story_store, tmp_path)
+    with running_bot(settings, server):
+        logging.getLogger("httpx").setLevel(logging.DEBUG)  # as verbose as it gets
+        server.send_text(ALICE, ALICE, "How old is Ken Loach?")
+        wait_replies(server, ALICE, 1)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "getUpdates" in logged or "sendMessage" in logged, "httpx request lines were logged"
+    assert server.token not in logged
+    assert server.token.split(":")[1] not in logged
