@@ -333,3 +333,12 @@ def test_the_token_never_reaches_the_logs(server, story_store, tmp_path, caplog)
     assert "getUpdates" in logged or "sendMessage" in logged, "httpx request lines were logged"
     assert server.token not in logged
     assert server.token.split(":")[1] not in logged
+
+
+def test_start_and_help_explain_how_to_ask(server, story_store, tmp_path):
+    with running_bot(bot_settings(server, story_store, tmp_path), server):
+        server.send_text(ALICE, ALICE, "/start")
+        server.send_text(ALICE, ALICE, "/help")
+        start, help_message = wait_replies(server, ALICE, 2)
+    assert start.text.count("•") == 3 and "?" in start.text
+    assert "privacy mode" in help_message.text and "/ask" in help_message.text

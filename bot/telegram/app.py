@@ -95,8 +95,9 @@ def build_application(settings: BotSettings, engine: AnswerEngine | None = None)
         feedback=FeedbackStore(settings.feedback_path),
         rate_limit=QuestionRateLimit(settings.questions_per_minute),
     )
-    private = filters.ChatType.PRIVATE
-    groups = filters.ChatType.GROUPS
+    # New messages only: an edited question is not asked again.
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
     application.add_handler(CommandHandler("start", handlers.start))
     application.add_handler(CommandHandler("help", handlers.help_command))
     application.add_handler(CommandHandler("sources", handlers.sources))

@@ -74,12 +74,14 @@ def conversation_id(message: Message) -> str:
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: a greeting and three example questions."""
-    await update.effective_message.reply_text(texts.greeting())
+    if await allowed(update, context):
+        await update.effective_message.reply_text(texts.greeting())
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: how to ask, in private and in groups."""
-    await update.effective_message.reply_text(texts.TELEGRAM_HELP)
+    if await allowed(update, context):
+        await update.effective_message.reply_text(texts.TELEGRAM_HELP)
 
 
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
