@@ -5,7 +5,8 @@ Bot API server (tests/telegram_server.py) on 127.0.0.1. The script injects
 CHATS private chats asking QUESTIONS questions each, all at once, then
 reports whether every question was answered, whether answers kept their order
 within each chat, the latency from update to answer (p50, p95), and the bot's
-peak RSS. Beside it, in the same run: the answer engine called directly, one
+peak RSS. Then the same chats converse: each asks its next question when the
+previous one is answered. Beside it, in the same run: the answer engine called directly, one
 question after another, for the bot-free cost of the same answers.
 
     .venv/bin/python bench/telegram_load.py [--chats 50] [--questions 3]
@@ -23,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -101,6 +103,41 @@ def load_run(server, questions, chats: int, per_chat: int) -> dict:
     }
 
 
+def conversation_run(server, questions, chats: int, per_chat: int) -> dict:
+    """Every chat at once, each asking its next question when the last is answered."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    for user in range(1, chats + 1):
+        server.user(5000 + user, f"Reader {user}")
+
+    def chat_session(chat: int) -> None:
+        for turn in range(per_chat):
+            message = server.send_text(chat, chat, questions[(chat + turn) % len(questions)])
+            asked = time.monotonic()
+
+            def replied(s, mid=message["message_id"], chat=chat) -> bool:
+                return any(
+                    c.ok and c.chat_id == chat and c.reply_to == mid for c in s.calls("sendMessage")
+                )
+
+            server.wait_for(replied, timeout=300)
+            with lock:
+                latencies.append(time.monotonic() - asked)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=chat_session, args=(5000 + u,)) for u in range(1, chats + 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {
+        "answered": len(latencies),
+        "p50": percentile(latencies, 0.5),
+        "p95": percentile(latencies, 0.95),
+        "wall": time.monotonic() - started,
+    }
+
+
 def direct_run(settings: BotSettings, questions: list[str], count: int) -> dict:
     """The engine alone, sequentially, warm: what each answer costs without Telegram."""
     engine = AnswerEngine(settings)
@@ -133,6 +170,7 @@ def main() -> None:
             try:
                 server.wait_for(lambda s: s.commands, timeout=120)
                 load = load_run(server, questions, args.chats, args.questions)
+                talk = conversation_run(server, questions, args.chats, args.questions)
             finally:
                 bot.send_signal(signal.SIGINT)
                 _, _, usage = os.wait4(bot.pid, 0)
@@ -147,6 +185,11 @@ def main() -> None:
     print(
         f"update -> answer: p50 {load['p50'] * 1000:.0f} ms, p95 {load['p95'] * 1000:.0f} ms; "
         f"all answered in {load['wall']:.1f} s"
+    )
+    print(
+        f"conversations (each chat asks again once answered): {talk['answered']} answered, "
+        f"p50 {talk['p50'] * 1000:.0f} ms, p95 {talk['p95'] * 1000:.0f} ms, "
+        f"{talk['wall']:.1f} s in all"
     )
     print(f"bot peak RSS: {peak_mb:.0f} MB")
     print(
