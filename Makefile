@@ -26,6 +26,13 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+	@# Quality gate: the dev questions on a fresh index, run from an empty folder
+	@# so a developer's .env (an LLM key, say) cannot change what is measured.
+	@tmp=$$(mktemp -d) && here=$$(pwd) && cd $$tmp \
+	  && $$here/$(BIN)/storybot index --corpus $$here/corpus --store $$tmp/store \
+	  && $$here/$(BIN)/storybot eval $$here/tests/data/story_dev.jsonl --store $$tmp/store \
+	     --min-accuracy 0.8 --min-abstention 1.0; \
+	  status=$$?; rm -rf $$tmp; exit $$status
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

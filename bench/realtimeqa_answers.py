@@ -1,7 +1,8 @@
 """Do storybot's answers generalise beyond corpus/? A check on weekly RealTime QA news quizzes.
 
 For each of the first --weeks quiz weeks of ../shared/corpora/realtimeqa-2024 (read in
-place, never copied), the week's news is indexed and the week's questions are asked:
+place; the week's files below go to --write-dir, a temporary folder by default, never
+into the repository), the week's news is indexed and the week's questions are asked:
 - week: the date in the question id (`20240105_3` -> 2024-01-05). The `date` field is
   the day one quiz was released and disagrees with its week in places (week 20240209
   is dated 2023/09/29), so it only widens the news window below.
@@ -10,23 +11,32 @@ place, never copied), the week's news is indexed and the week's questions are as
   alone, not by content, so retrieval faces that week's real distractors. An article
   whose date does not parse would be added only if its text contains one of the week's
   answers (the README promises free text; the data says how often that happens). Over
-  --max-articles, the most recent are kept. Each becomes Article(doc_id=url, title,
-  text=clean_text(text)).
-- questions: those whose answer appears in at least one indexed article's text. Matching
-  here and in the judgement: case-insensitive, whole words, curly and straight quotes
-  alike, quotes around the answer ignored. The answer choices are not shown to either
-  system.
+  --max-articles, the most recent are kept. Each is written as WEEK/corpus/NNN.md with
+  front matter (title, published, outlet, url; its id is the url) and read back with
+  `load_corpus`, as `storybot index --corpus WEEK/corpus` would.
+- questions: those whose answer appears in at least one indexed article's text, written
+  to WEEK/questions.jsonl in `storybot eval`'s format ({"id", "turns": [question],
+  "expect_any": [answer]}) and read back with its loader. Matching, here and in the
+  judgement, is bot/evaluation.py's: case-insensitive, whole words, curly and straight
+  quotes alike, quotes around the answer ignored. The answer choices are not shown to
+  either system.
 - storybot: `run_index` into a temporary store, `AnswerEngine` in extractive mode (no
-  API key), one fresh conversation per question. Also shown: whether the answer is in
-  the top_k chunks its retrieval hands to the answerer (the ceiling for extraction).
-- baseline: `VectorStoreIndex` over `SentenceSplitter(chunk_size=128, chunk_overlap=20)`
-  nodes of the same documents and the same embedding model instance; the top-1 chunk
-  is its answer (it never abstains).
+  API key), one fresh conversation per question: `storybot eval`'s runner. Also shown:
+  whether the answer is in the top_k chunks its retrieval hands to the answerer (the
+  ceiling for extraction).
+- baseline: `storybot eval --baseline`'s: `VectorStoreIndex` over
+  `SentenceSplitter(chunk_size=128, chunk_overlap=20)` nodes of the same documents and
+  the same embedding model instance; the top-1 chunk is its answer (it never abstains).
+
+So `storybot index --corpus WEEK/corpus --store S` then
+`storybot eval WEEK/questions.jsonl --store S --baseline --corpus WEEK/corpus` gives the
+same accuracy figures for one week.
 
 Reported per week and overall: the questions asked, how often each system's answer
 contains the answer string, how often it abstained, and the median answer length.
 
     .venv/bin/python bench/realtimeqa_answers.py [--weeks 3] [--max-articles 300]
+        [--write-dir DIR]
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ import gzip
 import json
 import logging
 import re
-import statistics
+import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -49,15 +59,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from llama_index.core import VectorStoreIndex
+import yaml
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.node_parser import SentenceSplitter
-from llama_index.core.retrievers import BaseRetriever
 
 from bot.engine import AnswerEngine
+from bot.eval_cli import (
+    BASELINE_CHUNK_OVERLAP,
+    BASELINE_CHUNK_SIZE,
+    build_baseline,
+    run_baseline,
+    run_storybot,
+)
+from bot.evaluation import (
+    DialogueResult,
+    fact_pattern,
+    load_dialogues,
+    normalise,
+    share,
+    shorten,
+    summarise,
+)
 from bot.settings import BotSettings
-from index.articles import Article
-from index.chunking import article_documents
+from index.articles import Article, load_corpus
 from index.cleaning import clean_text
 from index.embeddings import LocalMiniLMEmbedding
 from index.indexer import run_index
@@ -66,10 +89,7 @@ from index.retrieval import StoryIndex
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "corpora" / "realtimeqa-2024"
 NEWS_DAYS_BEFORE = 7
-BASELINE_CHUNK_SIZE, BASELINE_CHUNK_OVERLAP = 128, 20
 SHOWN_CHARS = 90
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
-_AROUND_ANSWER = " \"'.,"
 
 
 @dataclass(frozen=True)
@@ -99,17 +119,6 @@ class Selection:
     dropped_by_cap: int = 0
 
 
-@dataclass(frozen=True)
-class Outcome:
-    question: QuizQuestion
-    ours_text: str
-    ours_abstained: bool
-    ours_correct: bool
-    ours_retrieved: bool
-    base_text: str
-    base_correct: bool
-
-
 @dataclass
 class WeekResult:
     week: dt.date
@@ -118,7 +127,10 @@ class WeekResult:
     questions: int
     chunks: tuple[int, int]
     seconds: float
-    outcomes: list[Outcome] = field(default_factory=list)
+    folder: Path
+    k: int  # storybot's top_k: the depth of "answer in its top-k chunks"
+    ours: list[DialogueResult] = field(default_factory=list)
+    base: list[DialogueResult] = field(default_factory=list)
 
 
 # --- data ---------------------------------------------------------------------------
@@ -166,19 +178,6 @@ def news_window(week: dt.date, questions: list[QuizQuestion]) -> tuple[dt.date, 
     return earliest - dt.timedelta(days=NEWS_DAYS_BEFORE), week
 
 
-# --- matching -----------------------------------------------------------------------
-
-
-def answer_pattern(answer: str) -> re.Pattern[str]:
-    """The answer as whole words, case-insensitive, quotes unified and stripped."""
-    core = answer.translate(_QUOTES).strip(_AROUND_ANSWER)
-    return re.compile(rf"(?<!\w){re.escape(core)}(?!\w)", re.IGNORECASE)
-
-
-def contains(text: str, pattern: re.Pattern[str]) -> bool:
-    return pattern.search(text.translate(_QUOTES)) is not None
-
-
 # --- corpus selection ---------------------------------------------------------------
 
 
@@ -206,9 +205,11 @@ def select_articles(
     start, end = window
     dated = [n for n in news if n.published and start <= n.published <= end]
     dated.sort(key=lambda n: (n.published, n.url), reverse=True)
-    patterns = [answer_pattern(q.answer) for q in questions]
+    patterns = [fact_pattern(q.answer) for q in questions]
     undated = [
-        n for n in news if n.published is None and any(contains(n.text, p) for p in patterns)
+        n
+        for n in news
+        if n.published is None and any(p.search(normalise(n.text)) for p in patterns)
     ]
     chosen, seen = [], set()
     for item in dated + undated:
@@ -221,8 +222,39 @@ def select_articles(
 
 def answerable(questions: list[QuizQuestion], articles: list[Article]) -> list[QuizQuestion]:
     """The questions whose answer some indexed article states."""
-    texts = [a.text.translate(_QUOTES) for a in articles]
-    return [q for q in questions if any(answer_pattern(q.answer).search(text) for text in texts)]
+    texts = [normalise(a.text) for a in articles]
+    return [q for q in questions if any(fact_pattern(q.answer).search(t) for t in texts)]
+
+
+# --- the week's files: a corpus folder and a QA file, as `storybot eval` reads them --------
+
+
+def file_name(n: int, url: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", urlparse(url).path.lower()).strip("-")[-60:].strip("-")
+    return f"{n:03d}-{slug or 'article'}.md"
+
+
+def write_week(folder: Path, articles: list[Article], questions: list[QuizQuestion]) -> None:
+    """FOLDER/corpus/*.md (front matter + text) and FOLDER/questions.jsonl (eval format)."""
+    corpus = folder / "corpus"
+    if corpus.exists():
+        shutil.rmtree(corpus)
+    corpus.mkdir(parents=True)
+    for n, article in enumerate(articles, 1):
+        meta = {"title": article.title, "published": article.published, "url": article.url}
+        meta["outlet"] = article.outlet
+        front = yaml.safe_dump(
+            {k: v for k, v in meta.items() if v}, allow_unicode=True, sort_keys=False, width=1000
+        )
+        path = corpus / file_name(n, article.url or article.doc_id)
+        path.write_text(f"---\n{front}---\n\n{article.text}\n", encoding="utf-8")
+    lines = [
+        json.dumps(
+            {"id": q.id, "turns": [q.question], "expect_any": [q.answer]}, ensure_ascii=False
+        )
+        for q in questions
+    ]
+    (folder / "questions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 # --- the two systems ----------------------------------------------------------------
@@ -231,7 +263,7 @@ def answerable(questions: list[QuizQuestion], articles: list[Article]) -> list[Q
 def build_engine(workdir: Path, articles: list[Article], model: BaseEmbedding) -> AnswerEngine:
     settings = BotSettings(
         store_dir=workdir / "store",
-        corpus_dir=workdir / "corpus",  # unused: articles are handed over directly
+        corpus_dir=workdir / "corpus",
         memory_path=workdir / "memory.sqlite3",
         openai_api_key=None,
     )
@@ -241,51 +273,27 @@ def build_engine(workdir: Path, articles: list[Article], model: BaseEmbedding) -
     return AnswerEngine(settings, story_index=StoryIndex(settings, embed_model=model))
 
 
-def build_baseline(articles: list[Article], model: BaseEmbedding) -> tuple[BaseRetriever, int]:
-    splitter = SentenceSplitter(
-        chunk_size=BASELINE_CHUNK_SIZE, chunk_overlap=BASELINE_CHUNK_OVERLAP
-    )
-    nodes = splitter.get_nodes_from_documents(article_documents(articles))
-    index = VectorStoreIndex(nodes, embed_model=model)
-    return index.as_retriever(similarity_top_k=1), len(nodes)
-
-
-def ask_both(
-    engine: AnswerEngine, retriever: BaseRetriever, question: QuizQuestion, n: int
-) -> Outcome:
-    pattern = answer_pattern(question.answer)
-    answer = engine.ask(f"rtqa-{question.id}-{n}", question.question)
-    chunks = engine.index.search(question.question, top_k=engine.settings.top_k)
-    retrieved = any(contains(c.node.get_content(), pattern) for c in chunks)
-    hits = retriever.retrieve(question.question)
-    base_text = hits[0].node.get_content() if hits else ""
-    return Outcome(
-        question=question,
-        ours_text=answer.answer,
-        ours_abstained=answer.abstained,
-        ours_correct=not answer.abstained and contains(answer.answer, pattern),
-        ours_retrieved=retrieved,
-        base_text=base_text,
-        base_correct=contains(base_text, pattern),
-    )
-
-
 def run_week(
     week: dt.date,
     questions: list[QuizQuestion],
     news: list[NewsItem],
     cap: int,
     model: BaseEmbedding,
+    folder: Path,
 ) -> WeekResult:
     started = time.perf_counter()
     window = news_window(week, questions)
     selection = select_articles(news, window, questions, cap)
-    asked = answerable(questions, selection.articles)
+    write_week(folder, selection.articles, answerable(questions, selection.articles))
+    articles = load_corpus(folder / "corpus")
+    dialogues = load_dialogues(folder / "questions.jsonl")
     with tempfile.TemporaryDirectory(prefix="storybot-rtqa-") as workdir:
-        engine = build_engine(Path(workdir), selection.articles, model)
-        retriever, base_chunks = build_baseline(selection.articles, model)
+        engine = build_engine(Path(workdir), articles, model)
+        k = engine.settings.top_k
+        retriever, base_chunks = build_baseline(articles, model, k)
         ours_chunks = engine.index.generation().collection.count()
-        outcomes = [ask_both(engine, retriever, q, i) for i, q in enumerate(asked)]
+        ours = run_storybot(engine, dialogues, k, tag=f"rtqa-{week}")
+        base = run_baseline(retriever, dialogues)
         engine.memory.close()
     return WeekResult(
         week,
@@ -294,48 +302,38 @@ def run_week(
         len(questions),
         (ours_chunks, base_chunks),
         time.perf_counter() - started,
-        outcomes,
+        folder,
+        k,
+        ours,
+        base,
     )
 
 
 # --- the report ---------------------------------------------------------------------
 
 
-def pct(hits: int, total: int) -> str:
-    return f"{hits}/{total} ({hits / total:.0%})" if total else "0/0"
+def summary_lines(ours: list[DialogueResult], base: list[DialogueResult], k: int) -> list[str]:
+    """Both systems' figures, two lines each."""
+    lines = []
+    for name, results in (("storybot", ours), ("baseline", base)):
+        report = summarise(results, k, name)
+        answered = [r for r in results if not r.abstained]
+        median = int(report.median_answer_chars or 0)
+        lines.append(
+            f"{name}: answer contains it {report.accuracy.shown()}, "
+            f"abstained {report.false_abstention.shown()}, "
+            f"right when it answered {share(answered, lambda r: r.correct).shown()}, "
+            f"median answer {median} chars"
+        )
+        lost = sum(r.rank is not None and r.abstained for r in results)
+        lines.append(
+            f"          answer in its top-k chunks {report.hit_at_k.shown()}"
+            + (f"; abstained although retrieved {lost}" if name == "storybot" else "")
+        )
+    return lines
 
 
-def median_chars(texts: list[str]) -> int:
-    return int(statistics.median(len(t) for t in texts)) if texts else 0
-
-
-def summary_lines(outcomes: list[Outcome]) -> list[str]:
-    """Both systems' figures over `outcomes`, one line each (storybot's in two)."""
-    n = len(outcomes)
-    correct = sum(o.ours_correct for o in outcomes)
-    answered = [o.ours_text for o in outcomes if not o.ours_abstained]
-    retrieved = sum(o.ours_retrieved for o in outcomes)
-    lost = sum(o.ours_retrieved and o.ours_abstained for o in outcomes)
-    return [
-        f"storybot: answer contains it {pct(correct, n)}, "
-        f"abstained {pct(n - len(answered), n)}, "
-        f"right when it answered {pct(correct, len(answered))}, "
-        f"median answer {median_chars(answered)} chars",
-        f"          answer in its top-k chunks {pct(retrieved, n)}; "
-        f"abstained although retrieved {lost}",
-        f"baseline: answer contains it {pct(sum(o.base_correct for o in outcomes), n)}, "
-        f"abstained {pct(0, n)}, "
-        f"right when it answered {pct(sum(o.base_correct for o in outcomes), n)}, "
-        f"median answer {median_chars([o.base_text for o in outcomes])} chars",
-    ]
-
-
-def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def print_week(result: WeekResult) -> None:
+def print_week(result: WeekResult, kept: bool) -> None:
     sel = result.selection
     start, end = result.window
     print(
@@ -343,24 +341,26 @@ def print_week(result: WeekResult) -> None:
         f"({sel.dated} dated in window, {sel.fallback} undated fallback, "
         f"{sel.dropped_by_cap} dropped by cap); chunks storybot {result.chunks[0]}, "
         f"baseline {result.chunks[1]}; {result.seconds:.0f} s"
+        + (f"; files in {result.folder}" if kept else "")
     )
     print(
-        f"  {len(result.outcomes)} of {result.questions} questions have their answer "
+        f"  {len(result.ours)} of {result.questions} questions have their answer "
         "in an indexed article"
     )
-    for line in summary_lines(result.outcomes):
+    for line in summary_lines(result.ours, result.base, result.k):
         print(f"  {line}")
     print("  S B R  question -> answer | storybot's answer")
-    for o in result.outcomes:
+    for ours, base in zip(result.ours, result.base, strict=True):
         marks = " ".join(
             [
-                "a" if o.ours_abstained else ("+" if o.ours_correct else "-"),
-                "+" if o.base_correct else "-",
-                "+" if o.ours_retrieved else "-",
+                "a" if ours.abstained else ("+" if ours.correct else "-"),
+                "+" if base.correct else "-",
+                "+" if ours.rank is not None else "-",
             ]
         )
-        print(f"  {marks}  {shorten(o.question.question, 70)} -> {o.question.answer}")
-        print(f"           | {shorten(o.ours_text)}")
+        question = ours.dialogue
+        print(f"  {marks}  {shorten(question.turns[0], 70)} -> {question.facts[0]}")
+        print(f"           | {shorten(ours.answer, SHOWN_CHARS)}")
 
 
 def quiet_logs() -> None:
@@ -368,14 +368,32 @@ def quiet_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def outside_repo(path: Path) -> Path:
+    """`path`, refused when it lies inside the repository (the data must not enter it)."""
+    resolved = path.resolve()
+    if resolved == ROOT or ROOT in resolved.parents:
+        raise SystemExit(f"--write-dir {path} is inside the repository; choose a folder outside")
+    return resolved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, default=3)
     parser.add_argument("--max-articles", type=int, default=300)
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--write-dir",
+        type=Path,
+        default=None,
+        help="keep each week's corpus/ and questions.jsonl here (default: a temporary folder)",
+    )
     args = parser.parse_args()
     quiet_logs()
     started = time.perf_counter()
+    keep = args.write_dir is not None
+    write_dir = (
+        outside_repo(args.write_dir) if keep else Path(tempfile.mkdtemp(prefix="storybot-rtqa-"))
+    )
 
     questions = load_questions(args.data / "questions.jsonl")
     news = load_news(args.data / "articles.jsonl.gz")
@@ -399,13 +417,19 @@ def main() -> None:
     )
     model = LocalMiniLMEmbedding()
     results = []
-    for week, week_questions in weeks:
-        result = run_week(week, week_questions, news, args.max_articles, model)
-        print_week(result)
-        results.append(result)
-    outcomes = [o for r in results for o in r.outcomes]
-    print(f"\noverall, {len(outcomes)} questions over {len(results)} week(s):")
-    for line in summary_lines(outcomes):
+    try:
+        for week, week_questions in weeks:
+            folder = write_dir / week.isoformat()
+            result = run_week(week, week_questions, news, args.max_articles, model, folder)
+            print_week(result, keep)
+            results.append(result)
+    finally:
+        if not keep:
+            shutil.rmtree(write_dir, ignore_errors=True)
+    ours = [r for week in results for r in week.ours]
+    base = [r for week in results for r in week.base]
+    print(f"\noverall, {len(ours)} questions over {len(results)} week(s):")
+    for line in summary_lines(ours, base, results[0].k if results else 1):
         print(f"  {line}")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average {load}")

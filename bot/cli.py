@@ -10,14 +10,18 @@ from typing import Annotated
 
 import typer
 
+from bot.eval_cli import eval_command
+from bot.serve_cli import feedback_command, run_command
 from index.articles import CorpusError, load_corpus
 from index.embeddings import EmbeddingUnavailable
 from index.settings import IndexSettings
 from index.store import StoreMismatchError
 
-# Exit codes: 2 = the input or configuration is wrong, 3 = the store is busy.
+# Exit codes: 1 = an eval threshold was missed, 2 = the input or configuration is
+# wrong, 3 = the store is busy, 70 = an unexpected error (EX_SOFTWARE).
 EXIT_BAD_INPUT = 2
 EXIT_BUSY = 3
+EXIT_UNEXPECTED = 70
 
 app = typer.Typer(
     help="Answer questions about a news story, with the passages that prove each answer.",
@@ -28,11 +32,11 @@ app = typer.Typer(
 
 CorpusOption = Annotated[
     Path | None,
-    typer.Option("--corpus", help="Folder of .md/.txt articles [env STORYBOT_CORPUS]."),
+    typer.Option("--corpus", help="Folder of .md/.txt articles (env STORYBOT_CORPUS)."),
 ]
 StoreOption = Annotated[
     Path | None,
-    typer.Option("--store", help="Folder of the Chroma index [env STORYBOT_STORE]."),
+    typer.Option("--store", help="Folder of the Chroma index (env STORYBOT_STORE)."),
 ]
 
 
@@ -202,6 +206,11 @@ def chat_command(
                 typer.echo()
 
 
+app.command("eval")(eval_command)
+app.command("run")(run_command)
+app.command("feedback")(feedback_command)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
@@ -209,4 +218,5 @@ def main() -> None:
     except Exception as error:  # a maintainer sees one line, not a stack trace
         logging.getLogger("storybot").debug("unexpected error", exc_info=True)
         typer.echo(f"error: {type(error).__name__}: {error}", err=True)
-        sys.exit(1)
+        # Not 1, which `storybot eval` uses for "a quality threshold was missed".
+        sys.exit(EXIT_UNEXPECTED)
