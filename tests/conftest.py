@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from index.articles import load_corpus
+from index.indexer import run_index
 from index.settings import IndexSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -211,3 +213,17 @@ def chunk_ids_by_doc(settings: IndexSettings) -> dict[str, set[str]]:
     for chunk in live_chunks(settings):
         ids.setdefault(chunk["meta"]["doc_id"], set()).add(chunk["id"])
     return ids
+
+
+@pytest.fixture(scope="session")
+def indexed_story(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The story (corpus/) indexed once per session: a store that tests only read."""
+    root = tmp_path_factory.mktemp("indexed-story")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(_ENV_PREFIXES):
+                mp.delenv(name)
+        mp.chdir(root)  # no `.env` here
+        settings = make_settings(REPO / "corpus", root / "store")
+        run_index(settings, load_corpus(settings.corpus_dir))
+    return settings.store_dir

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.settings import BotSettings
-from index.articles import load_corpus
-from index.indexer import run_index
 
 REPO = Path(__file__).resolve().parent.parent
 STORY_CORPUS = REPO / "corpus"
@@ -35,31 +30,8 @@ METRIC_LABELS = (
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The story indexed once for the module, with no environment or `.env` leaking in."""
-    root = tmp_path_factory.mktemp("eval-story")
-    with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(_ENV_PREFIXES):
-                mp.delenv(name)
-        mp.setenv("ANONYMIZED_TELEMETRY", "False")
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.chdir(root)
-        settings = BotSettings(
-            _env_file=None,
-            corpus_dir=STORY_CORPUS,
-            store_dir=root / "store",
-            memory_path=root / "unused.sqlite3",
-            openai_api_key=None,
-            embed_backend="local",
-            embed_threads=2,
-            embed_batch_size=8,
-            chunk_size=128,
-            chunk_overlap=16,
-            chroma_host=None,
-        )
-        run_index(settings, load_corpus(STORY_CORPUS))
-    yield settings.store_dir
+def store(indexed_story: Path) -> Path:
+    return indexed_story
 
 
 @pytest.fixture

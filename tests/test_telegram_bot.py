@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,12 +31,8 @@ WAIT = 20  # seconds; answers take well under one, but CI machines are noisy
 
 
 @pytest.fixture(scope="module")
-def story_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    corpus = tmp_path_factory.mktemp("corpus")
-    shutil.copy(REPO / "corpus" / "ken-loach-expelled.md", corpus)
-    store = tmp_path_factory.mktemp("store")
-    run_index(BotSettings(corpus_dir=corpus, store_dir=store), load_corpus(corpus))
-    return corpus, store
+def story_store(indexed_story: Path) -> tuple[Path, Path]:
+    return REPO / "corpus", indexed_story
 
 
 @pytest.fixture
