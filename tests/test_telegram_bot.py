@@ -20,7 +20,7 @@ from telegram_server import TelegramBotAPIServer
 
 from bot.engine import AnswerEngine
 from bot.settings import BotSettings
-from bot.telegram.app import build_application
+from bot.telegram.app import build_application, serve
 from index.articles import load_corpus
 from index.indexer import run_index
 from index.retrieval import StoryIndex
@@ -66,11 +66,15 @@ def running_bot(settings: BotSettings, server: TelegramBotAPIServer) -> Iterator
     application = build_application(settings, engine)
     loop = asyncio.new_event_loop()
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        application.run_polling(poll_interval=0.0, timeout=1, stop_signals=None, close_loop=False)
+    options = {"stop_signals": None, "close_loop": False}  # signals belong to the main thread
+    if not settings.webhook_url:
+        options |= {"poll_interval": 0.0, "timeout": 1}
 
-    thread = threading.Thread(target=serve, daemon=True)
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        serve(application, settings, **options)
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         server.wait_for(lambda s: s.commands, timeout=WAIT)  # post_init has run
@@ -340,3 +344,76 @@ def test_start_and_help_explain_how_to_ask(server, story_store, tmp_path):
     (help_message,) = [m for m in messages if "privacy mode" in m.text]
     assert start.text.count("•") == 3
     assert "/ask" in help_message.text and "/reset" in help_message.text
+
+
+def test_help_stays_instant_while_answers_are_computed(server, story_store, tmp_path):
+    with running_bot(bot_settings(server, story_store, tmp_path), server):
+        for user in range(301, 311):
+            server.user(user, f"Reader {user}")
+            server.send_text(user, user, "When were the groups proscribed?")
+        server.send_text(ALICE, ALICE, "/help")
+        server.wait_for(lambda s: all(s.messages(u) for u in range(301, 311)), timeout=WAIT)
+    (help_reply,) = server.messages(ALICE)
+    answers = [server.messages(u)[0] for u in range(301, 311)]
+    sent_at = {c.result["message_id"] + 1000 * c.chat_id: c.at for c in server.calls("sendMessage")}
+    help_at = sent_at[help_reply.message_id + 1000 * ALICE]
+    last_answer_at = max(sent_at[a.message_id + 1000 * a.chat_id] for a in answers)
+    assert help_at < last_answer_at, "/help waited for the answers"
+
+
+def test_a_failure_gets_an_apology_and_a_log_line_with_the_update_id(server, tmp_path, caplog):
+    empty_store = tmp_path / "empty-store"
+    empty_store.mkdir()  # a store folder with no index in it: every question fails
+    settings = bot_settings(server, (REPO / "corpus", empty_store), tmp_path)
+    with running_bot(settings, server):
+        server.send_text(ALICE, ALICE, "How old is Ken Loach?")
+        (apology,) = wait_replies(server, ALICE, 1)
+        server.send_text(ALICE, ALICE, "/help")
+        wait_replies(server, ALICE, 2)  # the application kept running
+    assert "Sorry" in apology.text
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("update" in r.getMessage() and r.exc_info for r in failures)
+    assert "Traceback" not in apology.text
+
+
+def test_a_webhook_checks_its_secret(server, story_store, tmp_path):
+    import httpx
+    from conftest import closed_port
+
+    port = closed_port()
+    settings = bot_settings(
+        server,
+        story_store,
+        tmp_path,
+        # Telegram only accepts https: the public URL is a TLS proxy's (nothing is sent
+        # there: Telegram is the local server), which forwards to 127.0.0.1:port/hook.
+        webhook_url="https://bot.example.org/hook",
+        webhook_secret="s3cret-value",
+        webhook_listen="127.0.0.1",
+        webhook_port=port,
+    )
+    update = {
+        "update_id": 7,
+        "message": {
+            "message_id": 1,
+            "date": 1700000000,
+            "text": "How old is Ken Loach?",
+            "chat": {"id": ALICE, "type": "private", "first_name": "Alice"},
+            "from": {"id": ALICE, "is_bot": False, "first_name": "Alice"},
+        },
+    }
+    server.chat(ALICE, "private")  # updates come by webhook, so the server never saw this chat
+    with running_bot(settings, server):
+        server.wait_for(lambda s: s.calls("setWebhook"), timeout=WAIT)  # listening by then
+        url = f"http://127.0.0.1:{port}/hook"
+        forged = httpx.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "no"})
+        genuine = httpx.post(
+            url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-value"}
+        )
+        (reply,) = wait_replies(server, ALICE, 1)
+    assert forged.status_code == 403
+    assert genuine.status_code == 200
+    assert "85" in reply.text
+    (hook,) = server.calls("setWebhook")
+    assert hook.params["url"] == "https://bot.example.org/hook"
+    assert hook.params["secret_token"] == "s3cret-value"

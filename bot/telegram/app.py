@@ -23,6 +23,8 @@ from bot.limits import QuestionRateLimit
 from bot.settings import BotSettings
 from bot.telegram import handlers
 
+log = logging.getLogger(__name__)
+
 COMMANDS = [
     BotCommand("ask", "Ask a question about the story"),
     BotCommand("sources", "The articles I know"),
@@ -119,13 +121,20 @@ def build_application(settings: BotSettings, engine: AnswerEngine | None = None)
 async def _register_commands(application: Application) -> None:
     """At start-up: load the index and model before the first question, then announce commands."""
     engine = application.bot_data["state"].engine
-    await asyncio.to_thread(engine.warm_up)
+    try:
+        await asyncio.to_thread(engine.warm_up)
+    except LookupError as error:  # no index yet: commands work, questions get an apology
+        log.warning("not warmed up: %s", error)
     await application.bot.set_my_commands(COMMANDS)
 
 
 def run(settings: BotSettings) -> None:
-    """Serve until interrupted: a webhook when one is configured, else long polling."""
-    application = build_application(settings)
+    """`storybot run`: build the bot and serve until interrupted."""
+    serve(build_application(settings), settings)
+
+
+def serve(application: Application, settings: BotSettings, **options) -> None:
+    """A webhook when one is configured, else long polling. `options` go to PTB's runner."""
     if settings.webhook_url:
         application.run_webhook(
             listen=settings.webhook_listen,
@@ -135,6 +144,7 @@ def run(settings: BotSettings) -> None:
             # PTB rejects every request whose X-Telegram-Bot-Api-Secret-Token differs.
             secret_token=settings.webhook_secret.get_secret_value(),
             allowed_updates=Update.ALL_TYPES,
+            **options,
         )
     else:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+        application.run_polling(allowed_updates=Update.ALL_TYPES, **options)
