@@ -8,6 +8,8 @@ a configured alternative for any OpenAI-compatible server.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from index.settings import IndexSettings
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
 # sentence-transformers truncates this model's input at 256 word pieces.
 _MAX_TOKENS = 256
+_QUERY_CACHE_SIZE = 256
 
 
 class EmbeddingUnavailable(RuntimeError):
@@ -50,6 +53,8 @@ class LocalMiniLMEmbedding(BaseEmbedding):
     onnx_batch_size: int = 8
     _session: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
+    _queries: OrderedDict = PrivateAttr(default_factory=OrderedDict)
+    _queries_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, threads: int = 2, onnx_batch_size: int = 8, **kwargs: Any) -> None:
         # LlamaIndex hands over 64 texts a call so that length-sorting has
@@ -100,7 +105,16 @@ class LocalMiniLMEmbedding(BaseEmbedding):
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self.embed([query])[0].tolist()
+        # Retrieval and answer scoring both embed the same question: compute it once.
+        with self._queries_lock:
+            vector = self._queries.get(query)
+        if vector is None:
+            vector = self.embed([query])[0].tolist()
+            with self._queries_lock:
+                self._queries[query] = vector
+                if len(self._queries) > _QUERY_CACHE_SIZE:
+                    self._queries.popitem(last=False)
+        return list(vector)
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self.embed([text])[0].tolist()
