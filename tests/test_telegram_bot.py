@@ -86,10 +86,6 @@ def running_bot(settings: BotSettings, server: TelegramBotAPIServer) -> Iterator
         engine.memory.close()
 
 
-def replies(server, chat: int) -> list:
-    return [m for m in server.messages(chat)]
-
-
 def wait_replies(server, chat: int, count: int) -> list:
     server.wait_for(lambda s: len(s.messages(chat)) >= count, timeout=WAIT)
     return server.messages(chat)

@@ -163,10 +163,10 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: s
     async with bot_state.locks[conversation]:
         typing = asyncio.create_task(keep_typing(message))
         try:
-            final = await produce_answer(context, message, conversation, question)
+            final, preview = await produce_answer(context, message, conversation, question)
         finally:
             typing.cancel()
-        await send_answer(context, message, conversation, question, final)
+        await send_answer(context, message, conversation, question, final, preview)
 
 
 async def keep_typing(message: Message) -> None:
@@ -179,14 +179,18 @@ async def keep_typing(message: Message) -> None:
 
 async def produce_answer(
     context: ContextTypes.DEFAULT_TYPE, message: Message, conversation: str, question: str
-) -> Answer | tuple[Answer, Message]:
-    """Run the engine off the event loop; in LLM mode, show the answer as it streams."""
+) -> tuple[Answer, Message | None]:
+    """Run the engine off the event loop; in LLM mode, show the answer as it streams.
+
+    Returns the final answer and the message that previewed it, if one was sent.
+    """
     engine = state(context).engine
     loop = asyncio.get_running_loop()
     if engine.llm is None:
-        return await loop.run_in_executor(
+        final = await loop.run_in_executor(
             state(context).workers, engine.ask, conversation, question
         )
+        return final, None
 
     updates: asyncio.Queue[str | Answer | BaseException] = asyncio.Queue()
 
@@ -209,7 +213,7 @@ async def produce_answer(
             await preview.show(event)
     finally:
         await worker
-    return (event, preview.message) if preview.message else event
+    return event, preview.message
 
 
 class StreamPreview:
@@ -246,10 +250,13 @@ async def send_answer(
     message: Message,
     conversation: str,
     question: str,
-    produced: Answer | tuple[Answer, Message],
+    final: Answer,
+    preview: Message | None,
 ) -> None:
-    """Send the final answer as a reply, with 👍/👎 under its last part."""
-    final, preview = produced if isinstance(produced, tuple) else (produced, None)
+    """Send the final answer as a reply, with 👍/👎 under its last part.
+
+    A streamed preview message becomes the answer's first part.
+    """
     answer_id = await asyncio.to_thread(
         state(context).feedback.record_answer, conversation, question, final
     )
