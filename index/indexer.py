@@ -171,8 +171,9 @@ def _build_generation(
         if live is not None and plan.to_copy:
             _copy_articles(store, live, generation, [a.doc_id for a in plan.to_copy])
         vector_store = ChromaVectorStore(chroma_collection=generation.collection)
-        if nodes:
-            vector_store.add(nodes)
+        step = store.client.get_max_batch_size()  # Chroma refuses larger writes
+        for start in range(0, len(nodes), step):
+            vector_store.add(nodes[start : start + step])
         bm25_dir = store.bm25_dir(generation.name)
         if bm25_dir is not None:
             build_bm25(vector_store.get_nodes(node_ids=None)).persist(
