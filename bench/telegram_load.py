@@ -6,8 +6,10 @@ CHATS private chats asking QUESTIONS questions each, all at once, then
 reports whether every question was answered, whether answers kept their order
 within each chat, the latency from update to answer (p50, p95), and the bot's
 peak RSS. Then the same chats converse: each asks its next question when the
-previous one is answered. Beside it, in the same run: the answer engine called directly, one
-question after another, for the bot-free cost of the same answers.
+previous one is answered. Both with Telegram's flood limit (30 messages a
+second, PTB's AIORateLimiter) and without it. Beside it, in the same run:
+the answer engine called directly, one question after another, for the
+bot-free cost of the same answers.
 
     .venv/bin/python bench/telegram_load.py [--chats 50] [--questions 3]
 """
@@ -50,7 +52,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def start_bot(server: TelegramBotAPIServer, store: Path, data: Path) -> subprocess.Popen:
+def start_bot(
+    server: TelegramBotAPIServer, store: Path, data: Path, messages_per_second: float
+) -> subprocess.Popen:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "STORYBOT_"))},
         "TELEGRAM_BOT_TOKEN": server.token,
@@ -59,6 +63,7 @@ def start_bot(server: TelegramBotAPIServer, store: Path, data: Path) -> subproce
         "STORYBOT_MEMORY": str(data / "memory.sqlite3"),
         "STORYBOT_FEEDBACK": str(data / "feedback.sqlite3"),
         "STORYBOT_QUESTIONS_PER_MINUTE": "100",
+        "STORYBOT_TELEGRAM_MESSAGES_PER_SECOND": str(messages_per_second),
     }
     return subprocess.Popen([str(ROOT / ".venv/bin/storybot"), "run"], env=env, cwd=data)
 
@@ -150,12 +155,44 @@ def direct_run(settings: BotSettings, questions: list[str], count: int) -> dict:
     return {"p50": statistics.median(times), "p95": percentile(times, 0.95), "sum": sum(times)}
 
 
+def bot_run(settings: BotSettings, data: Path, args, messages_per_second: float) -> dict:
+    """One `storybot run` process: the burst, then the conversations, then its peak RSS."""
+    questions = dev_questions()
+    with TelegramBotAPIServer() as server:
+        bot = start_bot(server, settings.store_dir, data, messages_per_second)
+        try:
+            server.wait_for(lambda s: s.commands, timeout=120)
+            load = load_run(server, questions, args.chats, args.questions)
+            talk = conversation_run(server, questions, args.chats, args.questions)
+        finally:
+            bot.send_signal(signal.SIGINT)
+            _, _, usage = os.wait4(bot.pid, 0)
+    return {"load": load, "talk": talk, "rss_mb": usage.ru_maxrss / 1024}
+
+
+def report(limit: float, run: dict, total: int) -> None:
+    load, talk = run["load"], run["talk"]
+    name = f"{limit:g} messages/s" if limit else "no overall limit"
+    print(f"\nflood control {name}:")
+    print(
+        f"  burst: {load['answered']}/{total} answered, order kept in every chat: "
+        f"{load['kept_order']}, failed bot calls: {len(load['errors'])}; update -> answer "
+        f"p50 {load['p50'] * 1000:.0f} ms, p95 {load['p95'] * 1000:.0f} ms; "
+        f"last answer after {load['wall']:.1f} s"
+    )
+    print(
+        f"  conversations: {talk['answered']}/{total} answered; p50 {talk['p50'] * 1000:.0f} ms, "
+        f"p95 {talk['p95'] * 1000:.0f} ms; {talk['wall']:.1f} s in all"
+    )
+    print(f"  bot peak RSS {run['rss_mb']:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chats", type=int, default=50)
     parser.add_argument("--questions", type=int, default=3)
     args = parser.parse_args()
-    questions = dev_questions()
+    total = args.chats * args.questions
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         settings = BotSettings(
@@ -165,44 +202,19 @@ def main() -> None:
             openai_api_key=None,
         )
         run_index(settings, load_corpus(settings.corpus_dir))
-        with TelegramBotAPIServer() as server:
-            bot = start_bot(server, settings.store_dir, data)
-            try:
-                server.wait_for(lambda s: s.commands, timeout=120)
-                load = load_run(server, questions, args.chats, args.questions)
-                talk = conversation_run(server, questions, args.chats, args.questions)
-            finally:
-                bot.send_signal(signal.SIGINT)
-                _, _, usage = os.wait4(bot.pid, 0)
-        direct = direct_run(settings, questions, args.chats * args.questions)
+        # Telegram's own limit (30 messages/s), then none: what the flood control costs.
+        runs = {limit: bot_run(settings, data, args, limit) for limit in (30, 0)}
+        direct = direct_run(settings, dev_questions(), total)
 
-    peak_mb = usage.ru_maxrss / 1024
-    print(f"{args.chats} chats x {args.questions} questions, sent at once (extractive mode)")
+    print(f"{args.chats} chats x {args.questions} questions (extractive mode), `storybot run`")
     print(
-        f"answered: {load['answered']}/{load['total']}; order kept in every chat: "
-        f"{load['kept_order']}; failed bot calls: {len(load['errors'])}"
+        f"baseline, engine alone, one at a time, warm: p50 {direct['p50'] * 1000:.0f} ms, "
+        f"p95 {direct['p95'] * 1000:.0f} ms; {total} answers = {direct['sum']:.1f} s of work"
     )
-    print(
-        f"update -> answer: p50 {load['p50'] * 1000:.0f} ms, p95 {load['p95'] * 1000:.0f} ms; "
-        f"all answered in {load['wall']:.1f} s"
-    )
-    print(
-        f"conversations (each chat asks again once answered): {talk['answered']} answered, "
-        f"p50 {talk['p50'] * 1000:.0f} ms, p95 {talk['p95'] * 1000:.0f} ms, "
-        f"{talk['wall']:.1f} s in all"
-    )
-    print(f"bot peak RSS: {peak_mb:.0f} MB")
-    print(
-        f"baseline, engine alone, one at a time: p50 {direct['p50'] * 1000:.0f} ms, "
-        f"p95 {direct['p95'] * 1000:.0f} ms; {load['total']} answers take "
-        f"{direct['sum']:.1f} s of engine time"
-    )
-    print(
-        f"ratio p95 bot/engine: {load['p95'] / direct['p95']:.1f}x; "
-        f"load-run wall / engine time: {load['wall'] / direct['sum']:.2f}x"
-    )
+    for limit, run in runs.items():
+        report(limit, run, total)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"(this script's own peak RSS, server + direct engine: {own:.0f} MB)")
+    print(f"\n(this script's own peak RSS, server + direct engine: {own:.0f} MB)")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ class BotSettings(IndexSettings):
     )
     questions_per_minute: int = Field(10, ge=1, validation_alias="STORYBOT_QUESTIONS_PER_MINUTE")
     max_question_chars: int = Field(1000, ge=10, validation_alias="STORYBOT_MAX_QUESTION_CHARS")
+    # Telegram's flood limit for a bot's messages overall (0 = none, for a local Bot API server).
+    telegram_messages_per_second: float = Field(
+        30, ge=0, validation_alias="STORYBOT_TELEGRAM_MESSAGES_PER_SECOND"
+    )
     feedback_path: Path = Field(Path("data/feedback.sqlite3"), validation_alias="STORYBOT_FEEDBACK")
 
     @field_validator("allowed_chat_ids", "allowed_user_ids", mode="before")

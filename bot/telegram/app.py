@@ -86,7 +86,11 @@ def build_application(settings: BotSettings, engine: AnswerEngine | None = None)
         .token(token)
         .base_url(f"{settings.telegram_base_url.rstrip('/')}/bot")
         .base_file_url(f"{settings.telegram_base_url.rstrip('/')}/file/bot")
-        .rate_limiter(MessageRateLimiter(max_retries=3))
+        .rate_limiter(
+            MessageRateLimiter(
+                overall_max_rate=settings.telegram_messages_per_second, max_retries=3
+            )
+        )
         .concurrent_updates(True)
         .post_init(_register_commands)
         .build()
