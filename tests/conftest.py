@@ -105,8 +105,16 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return cwd
 
 
-def make_settings(corpus_dir: Path, store_dir: Path, **overrides) -> IndexSettings:
-    """Settings with every field that changes results given explicitly, and no `.env`."""
+def make_settings(
+    corpus_dir: Path,
+    store_dir: Path,
+    settings_class: type[IndexSettings] = IndexSettings,
+    **overrides,
+) -> IndexSettings:
+    """Settings with every field that changes results given explicitly, and no `.env`.
+
+    `settings_class` may be `BotSettings`, which adds the answering fields.
+    """
     fields = {
         "corpus_dir": corpus_dir,
         "store_dir": store_dir,
@@ -121,7 +129,7 @@ def make_settings(corpus_dir: Path, store_dir: Path, **overrides) -> IndexSettin
         "openai_embed_model": "text-embedding-3-small",
     }
     fields.update(overrides)
-    return IndexSettings(_env_file=None, **fields)
+    return settings_class(_env_file=None, **fields)
 
 
 def write_corpus(folder: Path) -> Path:

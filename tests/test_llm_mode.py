@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import make_settings
 from openai_server import ScriptedOpenAIServer, hang, malformed, status, text
 
 from bot.answer import Answer
@@ -70,21 +71,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def _settings(store_dir: Path, **fields: Any) -> BotSettings:
-    values: dict[str, Any] = {
-        "corpus_dir": CORPUS,
-        "store_dir": store_dir,
-        "embed_backend": "local",
-        "embed_threads": 2,
-        "embed_batch_size": 8,
-        "chunk_size": 128,
-        "chunk_overlap": 16,
-        "chroma_host": None,
-        "openai_api_key": None,
-        "openai_base_url": None,
-        "top_k": 5,
-    }
-    values.update(fields)
-    return BotSettings(_env_file=None, **values)
+    return make_settings(CORPUS, store_dir, settings_class=BotSettings, **{"top_k": 5, **fields})
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,33 +22,7 @@ MESSAGES = [
     {"role": "user", "content": "Who found the letter?"},
 ]
 
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No proxies, and no connection anywhere but the loopback interface."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def check(sock: socket.socket, address: object) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0] if isinstance(address, tuple) else address
-            if host not in _LOOPBACK:
-                raise AssertionError(f"test tried to connect to {address!r}")
-
-    def connect(self: socket.socket, address: object) -> None:
-        check(self, address)
-        return real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: object) -> int:
-        check(self, address)
-        return real_connect_ex(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+# No network but loopback, no proxies, no OPENAI_* variables: conftest's isolated_env.
 
 
 @pytest.fixture
