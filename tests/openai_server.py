@@ -23,7 +23,6 @@ import contextlib
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
+from loopback_server import LoopbackServer
 
 __all__ = [
     "Reply",
@@ -147,7 +147,7 @@ def _count_tokens(value: Any) -> int:
     return 0
 
 
-class ScriptedOpenAIServer:
+class ScriptedOpenAIServer(LoopbackServer):
     """A local, scripted OpenAI-compatible server (see module docstring).
 
     Args:
@@ -174,17 +174,13 @@ class ScriptedOpenAIServer:
         self.check_model = check_model
         self.chunk_delay = chunk_delay
         self.default_reply: ReplyLike = text("OK")
-        self._port = port
+        super().__init__(port)
         self._lock = threading.Lock()
         self._queue: collections.deque[Reply] = collections.deque()
         self._requests: list[dict[str, Any]] = []
         self._headers: list[dict[str, str]] = []
         self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
-        self._bound_port: int | None = None
 
     # -- scripting / recording ---------------------------------------------------
 
@@ -234,84 +230,28 @@ class ScriptedOpenAIServer:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    @property
-    def port(self) -> int:
-        if self._bound_port is None:
-            raise RuntimeError("server not started")
-        return self._bound_port
+    thread_name = "scripted-openai-server"
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> ScriptedOpenAIServer:
-        if self._thread is not None:
-            raise RuntimeError("server already started")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(
-            target=loop.run_forever, name="scripted-openai-server", daemon=True
-        )
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._astart(), loop).result(timeout=10)
-        except BaseException:
-            self._shutdown_loop()
-            raise
-        return self
-
-    async def _astart(self) -> None:
-        self._stopping = asyncio.Event()
+    def make_app(self) -> web.Application:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_get("/v1/models", self._handle_models)
         app.router.add_post("/v1/chat/completions", self._handle_chat)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind(("127.0.0.1", self._port))
-            sock.listen(128)
-            sock.setblocking(False)
-            await web.SockSite(runner, sock).start()
-        except BaseException:
-            sock.close()
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._bound_port = sock.getsockname()[1]
+        return app
 
-    def stop(self) -> None:
-        """Stop serving. Cuts short any hanging or streaming reply; safe to call twice."""
-        loop = self._loop
-        if loop is None:
-            return
-        if self._stopping is not None:
+    async def _on_start(self) -> None:
+        self._stopping = asyncio.Event()
+
+    def _on_stop(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._stopping is not None:  # cut short hanging and streaming replies
             loop.call_soon_threadsafe(self._stopping.set)
-        if self._runner is not None:
-            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop)
-            try:
-                fut.result(timeout=5)
-            except Exception:
-                fut.cancel()
-        self._shutdown_loop()
 
-    def _shutdown_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=5)
-        if loop is not None and not loop.is_running():
-            loop.close()
-        self._loop = self._thread = self._runner = self._stopping = None
-        self._bound_port = None
-
-    def __enter__(self) -> ScriptedOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _on_stopped(self) -> None:
+        self._stopping = None
 
     # -- HTTP ------------------------------------------------------------------------
 

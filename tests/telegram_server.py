@@ -52,7 +52,6 @@ import inspect
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -60,6 +59,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from loopback_server import LoopbackServer
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -571,7 +571,7 @@ _CANONICAL = {name.lower(): name for name in _METHODS}
 # --------------------------------------------------------------------------- server
 
 
-class TelegramBotAPIServer:
+class TelegramBotAPIServer(LoopbackServer):
     """A local, strict Telegram Bot API server (see the module docstring).
 
     Args:
@@ -607,7 +607,7 @@ class TelegramBotAPIServer:
             "can_connect_to_business": False,
             "has_main_web_app": False,
         }
-        self._port = port
+        super().__init__(port)
         self._lock = threading.RLock()
         self._calls: list[Call] = []
         self._outbox: list[BotMessage] = []
@@ -645,20 +645,12 @@ class TelegramBotAPIServer:
             "answerCallbackQuery": self._answer_callback_query,
             "sendMessageDraft": self._send_message_draft,
         }
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._wakeup: asyncio.Event | None = None
         self._stopping = False
-        self._bound_port: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
-    @property
-    def port(self) -> int:
-        if self._bound_port is None:
-            raise RuntimeError("server not started")
-        return self._bound_port
+    thread_name = "telegram-bot-api-server"
 
     @property
     def base_url(self) -> str:
@@ -669,75 +661,21 @@ class TelegramBotAPIServer:
     def bot_id(self) -> int:
         return self.me["id"]
 
-    def start(self) -> TelegramBotAPIServer:
-        if self._thread is not None:
-            raise RuntimeError("server already started")
-        self._stopping = False
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(
-            target=loop.run_forever, name="telegram-bot-api-server", daemon=True
-        )
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._astart(), loop).result(timeout=10)
-        except BaseException:
-            self._shutdown_loop()
-            raise
-        return self
-
-    async def _astart(self) -> None:
-        self._wakeup = asyncio.Event()
+    def make_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind(("127.0.0.1", self._port))
-            sock.listen(128)
-            sock.setblocking(False)
-            await web.SockSite(runner, sock).start()
-        except BaseException:
-            sock.close()
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._bound_port = sock.getsockname()[1]
+        return app
 
-    def stop(self) -> None:
-        """Stop serving; a long poll in progress is answered at once. Safe to call twice."""
-        loop = self._loop
-        if loop is None:
-            return
-        self._stopping = True
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._wake)
-        if self._runner is not None:
-            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop)
-            try:
-                fut.result(timeout=5)
-            except Exception:
-                fut.cancel()
-        self._shutdown_loop()
+    async def _on_start(self) -> None:
+        self._stopping = False
+        self._wakeup = asyncio.Event()
 
-    def _shutdown_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=5)
-        if loop is not None and not loop.is_running():
-            loop.close()
-        self._loop = self._thread = self._runner = self._wakeup = None
-        self._bound_port = None
+    def _on_stop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._stopping = True  # a long poll in progress is answered at once
+        loop.call_soon_threadsafe(self._wake)
 
-    def __enter__(self) -> TelegramBotAPIServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _on_stopped(self) -> None:
+        self._wakeup = None
 
     def _wake(self) -> None:
         """On the server loop: wake every long poll (they re-check their state)."""
