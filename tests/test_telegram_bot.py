@@ -59,6 +59,18 @@ def bot_settings(server, story_store, tmp_path: Path, **overrides) -> BotSetting
     return BotSettings(**values)
 
 
+def llm_settings(server, story_store, tmp_path: Path, llm: ScriptedOpenAIServer, **overrides):
+    """Bot settings in LLM mode, against the local OpenAI-compatible server."""
+    return bot_settings(
+        server,
+        story_store,
+        tmp_path,
+        openai_api_key="test-key",
+        openai_base_url=llm.base_url,
+        **overrides,
+    )
+
+
 @contextmanager
 def running_bot(settings: BotSettings, server: TelegramBotAPIServer) -> Iterator[AnswerEngine]:
     """`storybot run`'s application, polling in a thread until the block ends."""
@@ -173,14 +185,7 @@ def test_a_long_answer_is_split_without_cutting_quotes(server, story_store, tmp_
 
     with ScriptedOpenAIServer() as llm:
         llm.default_reply = verbose
-        settings = bot_settings(
-            server,
-            story_store,
-            tmp_path,
-            openai_api_key="test-key",
-            openai_base_url=llm.base_url,
-            top_k=8,
-        )
+        settings = llm_settings(server, story_store, tmp_path, llm, top_k=8)
         with running_bot(settings, server):
             server.send_text(GROUP, ALICE, "@StoryTestBot Tell me everything about the expulsion")
             server.wait_for(
@@ -293,14 +298,7 @@ def test_llm_answers_stream_as_edits_in_groups_and_drafts_in_private(server, sto
 
     with ScriptedOpenAIServer(chunk_delay=0.1) as llm:
         llm.default_reply = cited
-        settings = bot_settings(
-            server,
-            story_store,
-            tmp_path,
-            openai_api_key="test-key",
-            openai_base_url=llm.base_url,
-            llm_timeout=10,
-        )
+        settings = llm_settings(server, story_store, tmp_path, llm, llm_timeout=10)
         with running_bot(settings, server):
             server.send_text(GROUP, ALICE, "@StoryTestBot When were the groups proscribed?")
             server.wait_for(lambda s: any(e.reply_markup for e in s.edits(GROUP)), timeout=WAIT)

@@ -52,12 +52,11 @@ class RedactSecrets(logging.Filter):
 def protect_logs(token: str) -> None:
     """Redact the token from the loggers that could print it, and quiet httpx."""
     redact = RedactSecrets(token)
-    for name in ("httpx", "httpcore", "telegram", "apscheduler"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactSecrets) and token in f.secrets for f in logger.filters):
-            logger.addFilter(redact)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redact)
+    loggers = [logging.getLogger(n) for n in ("httpx", "httpcore", "telegram", "apscheduler")]
+    for target in loggers + logging.getLogger().handlers:
+        # Building the bot again (a restart in one process) must not stack filters.
+        if not any(isinstance(f, RedactSecrets) and token in f.secrets for f in target.filters):
+            target.addFilter(redact)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
