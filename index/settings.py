@@ -26,15 +26,15 @@ class IndexSettings(BaseSettings):
     embed_backend: Literal["local", "openai"] = Field(
         "local", validation_alias="STORYBOT_EMBED_BACKEND"
     )
-    # Threads and batch size of the local ONNX model: measured best on 2 cores
-    # (bench/index_speed.py); padding is to the longest input of each batch.
+    # Runs of the local ONNX model at once, one thread each (bench/index_speed.py).
     embed_threads: int = Field(2, ge=1, validation_alias="STORYBOT_EMBED_THREADS")
-    embed_batch_size: int = Field(8, ge=1, validation_alias="STORYBOT_EMBED_BATCH_SIZE")
+    # Where the local model, prepared for int8 arithmetic on first use, is cached.
+    model_cache_dir: Path | None = Field(None, validation_alias="STORYBOT_MODEL_CACHE")
     openai_embed_model: str = Field("text-embedding-3-small", validation_alias="OPENAI_EMBED_MODEL")
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
 
-    # Chunking, chosen by measurement (bench/chunking_sweep.py).
+    # Chunking, chosen by measurement (bench/retrieval_ranks.py).
     chunk_size: int = Field(128, ge=32, validation_alias="STORYBOT_CHUNK_SIZE")
     chunk_overlap: int = Field(16, ge=0, validation_alias="STORYBOT_CHUNK_OVERLAP")
 

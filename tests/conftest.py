@@ -120,7 +120,6 @@ def make_settings(
         "store_dir": store_dir,
         "embed_backend": "local",
         "embed_threads": 2,
-        "embed_batch_size": 8,
         "chunk_size": 128,
         "chunk_overlap": 16,
         "chroma_host": None,

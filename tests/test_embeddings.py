@@ -10,6 +10,7 @@ import pytest
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from index.embeddings import LOCAL_MODEL_NAME, LocalMiniLMEmbedding, embed_model_id
+from index.local_model import RECIPE_VERSION
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
 DIMENSION = 384
@@ -71,11 +72,10 @@ def test_long_input_is_truncated_not_rejected(embed_model) -> None:
 def test_batch_equals_one_by_one_in_order(embed_model, reference) -> None:
     texts = reference[0][:-1]  # the short ones; one long text is added below
     long = reference[0][-1]
-    # More texts than one ONNX batch (8), of very different lengths, so that
-    # length-sorting reorders them and short ones are padded next to long ones.
+    # Many texts of very different lengths, spread over the worker threads.
     many = [*texts, *(f"Sentence number {i} about the Labour Party." for i in range(7)), *texts]
     many = [*many[::-1], long]
-    assert len(many) > 2 * embed_model.onnx_batch_size
+    assert len(many) > 4 * embed_model.threads
     singles = np.stack([embed_model.embed([text])[0] for text in many])
     batch = embed_model.embed(many)
     assert batch.shape == (len(many), DIMENSION)
@@ -84,7 +84,7 @@ def test_batch_equals_one_by_one_in_order(embed_model, reference) -> None:
     np.testing.assert_allclose(batch[0], batch[len(texts) + 7], atol=1e-4)
 
 
-def test_padding_next_to_a_long_text_does_not_change_a_short_one(embed_model) -> None:
+def test_a_long_text_beside_a_short_one_does_not_change_it(embed_model) -> None:
     short = "When were the groups proscribed?"
     long = " ".join(["The National Executive Committee met on July 20."] * 30)
     alone = embed_model.embed([short])[0]
@@ -139,7 +139,7 @@ def test_async_query_embedding_matches_sync(embed_model) -> None:
 
 
 def test_model_id_recorded_in_store(settings) -> None:
-    assert embed_model_id(settings) == f"local:{LOCAL_MODEL_NAME}"
+    assert embed_model_id(settings) == f"local:{LOCAL_MODEL_NAME}:int8-{RECIPE_VERSION}"
     openai = settings.model_copy(
         update={"embed_backend": "openai", "openai_embed_model": "text-embedding-3-small"}
     )

@@ -76,7 +76,6 @@ def bot_settings(corpus_dir: Path, store_dir: Path, memory_path: Path) -> BotSet
         openai_base_url=None,
         embed_backend="local",
         embed_threads=2,
-        embed_batch_size=8,
         chunk_size=128,
         chunk_overlap=16,
         chroma_host=None,

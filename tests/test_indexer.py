@@ -35,6 +35,7 @@ from index.indexer import (
     preview,
     run_index,
 )
+from index.local_model import RECIPE_VERSION
 from index.retrieval import StoryIndex
 from index.settings import IndexSettings
 from index.store import (
@@ -47,7 +48,7 @@ from index.store import (
 )
 
 ALL_IDS = {STORY_ID, ALLOTMENT_URL, LIGHTHOUSE_ID}
-LOCAL_ID = f"local:{LOCAL_MODEL_NAME}"
+LOCAL_ID = f"local:{LOCAL_MODEL_NAME}:int8-{RECIPE_VERSION}"
 
 NEW_LIGHTHOUSE = """\
 Lighthouse keeper rescues stranded kayakers off the Cornish coast
