@@ -77,6 +77,9 @@ class StoryStore:
     def __init__(self, client: ClientAPI, bm25_root: Path | None = None):
         self.client = client
         self.bm25_root = bm25_root
+        # The last live generation seen. A generation's name, collection and model never
+        # change, so while the pointer names it the collection need not be fetched again.
+        self._last_live: Generation | None = None
 
     def bm25_dir(self, name: str) -> Path | None:
         """Where the BM25 index of generation `name` lives, if this store keeps one."""
@@ -91,9 +94,13 @@ class StoryStore:
         name = (pointer.metadata or {}).get("live")
         if not name:
             return None
+        last = self._last_live
+        if last is not None and last.name == name:
+            return last
         collection = self.client.get_collection(name, embedding_function=None)
         meta = collection.metadata or {}
-        return Generation(collection, str(meta["embed_model"]), int(meta["dimension"]))
+        self._last_live = Generation(collection, str(meta["embed_model"]), int(meta["dimension"]))
+        return self._last_live
 
     def live_for(self, embed_model: str) -> Generation:
         """The live generation, checked against the model that will embed queries."""
