@@ -18,6 +18,7 @@ from bot.questions import Question
 from bot.settings import BotSettings
 from index.retrieval import StoryIndex
 from index.sentences import split_sentences
+from index.store import Generation
 
 
 class AnswerEngine:
@@ -38,9 +39,9 @@ class AnswerEngine:
         self._stats: tuple[str, TermStats] | None = None
         self._stats_lock = threading.Lock()
 
-    def term_stats(self) -> TermStats:
-        """IDF statistics of the live generation, recomputed after a re-index."""
-        generation = self.index.generation()
+    def term_stats(self, generation: Generation | None = None) -> TermStats:
+        """IDF statistics of `generation` (default: the live one), recomputed after a re-index."""
+        generation = generation or self.index.generation()
         with self._stats_lock:
             if self._stats is None or self._stats[0] != generation.name:
                 documents = generation.collection.get(include=["documents"])["documents"] or []
@@ -69,8 +70,10 @@ class AnswerEngine:
     def answer_extractively(self, question: str, search_text: str) -> Answer:
         """The offline answer: sentences quoted from the best-matching chunks."""
         parsed = Question.parse(question, search_text)
-        chunks = self.index.search(search_text, top_k=self.settings.top_k)
-        return self.extractive.answer(parsed, chunks, self.term_stats())
+        # One look at the index pointer per question: search and statistics share it.
+        generation = self.index.generation()
+        chunks = self.index.search(search_text, top_k=self.settings.top_k, generation=generation)
+        return self.extractive.answer(parsed, chunks, self.term_stats(generation))
 
     def warm_up(self, prefill_sentences: int = 1000) -> None:
         """Load the live index, BM25 and statistics, and embed the first sentences of the corpus.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chromadb.errors import NotFoundError
 from llama_index.core import VectorStoreIndex
@@ -38,6 +38,9 @@ class _LoadedGeneration:
     name: str
     vector_index: VectorStoreIndex
     bm25: BM25Retriever | None
+    # Retrievers keep no state between queries; building one per query cost more
+    # than the BM25 search (LlamaIndex tries optional imports each time).
+    retrievers: dict[tuple[int, bool], BaseRetriever] = field(default_factory=dict)
 
 
 class StoryIndex:
@@ -57,8 +60,8 @@ class StoryIndex:
         """The live generation, checked against the configured embedding model."""
         return self.store.live_for(self.model_id)
 
-    def _load(self) -> _LoadedGeneration:
-        generation = self.generation()
+    def _load(self, generation: Generation | None = None) -> _LoadedGeneration:
+        generation = generation or self.generation()
         if self._loaded is None or self._loaded.name != generation.name:
             vector_store = ChromaVectorStore(chroma_collection=generation.collection)
             vector_index = VectorStoreIndex.from_vector_store(
@@ -75,7 +78,10 @@ class StoryIndex:
 
     def retriever(self, top_k: int = 5, hybrid: bool = True) -> BaseRetriever:
         """Vector search fused with BM25 by reciprocal rank (vector only without BM25 files)."""
-        loaded = self._load()
+        return self._build_retriever(self._load(), top_k, hybrid)
+
+    @staticmethod
+    def _build_retriever(loaded: _LoadedGeneration, top_k: int, hybrid: bool) -> BaseRetriever:
         vector = loaded.vector_index.as_retriever(
             similarity_top_k=max(top_k, CANDIDATES_PER_RETRIEVER)
         )
@@ -91,14 +97,27 @@ class StoryIndex:
             llm=MockLLM(),  # never called with num_queries=1; avoids resolving a default LLM
         )
 
-    def search(self, query: str, top_k: int = 5, hybrid: bool = True) -> list[NodeWithScore]:
-        """The `top_k` chunks for `query`, best first."""
+    def search(
+        self,
+        query: str,
+        top_k: int = 5,
+        hybrid: bool = True,
+        generation: Generation | None = None,
+    ) -> list[NodeWithScore]:
+        """The `top_k` chunks for `query`, best first, from `generation` (default: the live one)."""
         try:
-            return self.retriever(top_k, hybrid).retrieve(query)
+            return self._retriever_for(self._load(generation), top_k, hybrid).retrieve(query)
         except (NotFoundError, FileNotFoundError):
             # A re-index dropped the generation between resolving and querying.
             self._loaded = None
-            return self.retriever(top_k, hybrid).retrieve(query)
+            return self._retriever_for(self._load(), top_k, hybrid).retrieve(query)
+
+    def _retriever_for(self, loaded: _LoadedGeneration, top_k: int, hybrid: bool) -> BaseRetriever:
+        key = (top_k, hybrid)
+        retriever = loaded.retrievers.get(key)
+        if retriever is None:
+            retriever = loaded.retrievers[key] = self._build_retriever(loaded, top_k, hybrid)
+        return retriever
 
     def articles(self) -> list[dict[str, str]]:
         """One entry per indexed article: doc_id, title, published, url, outlet."""
