@@ -51,6 +51,9 @@ class FeedbackStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # Synced at WAL checkpoints, not on each commit (as in bot.memory): a vote
+        # survives a restart of the bot, only an OS crash can lose the last ones.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
     def record_answer(self, chat: str, question: str, answer: Answer) -> int:

@@ -39,6 +39,9 @@ class ConversationMemory:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL syncs at checkpoints instead of on every commit: a turn
+        # survives the bot's crash or restart, only an OS crash can lose the last ones.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
     def turns(self, conversation: str) -> list[Turn]:
@@ -56,6 +59,8 @@ class ConversationMemory:
         """Record a turn, then forget what is past the cap or the time limit."""
         now = time.time()
         with self._lock, self._db:
+            # One transaction, not one per statement: the turn and its clean-up land together.
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO turns (conversation, asked_at, question, standalone, answer) "
                 "VALUES (?, ?, ?, ?, ?)",
