@@ -13,6 +13,7 @@ answer is only words of the articles, with [n] markers.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections import Counter, OrderedDict
@@ -102,7 +103,7 @@ class ExtractiveAnswerer:
         candidates: dict[str, tuple[Sentence, dict]] = {}
         for hit in chunks:
             node = hit.node
-            for sentence in split_sentences(node.get_content(), offset=node.start_char_idx or 0):
+            for sentence in _chunk_sentences(node.get_content(), node.start_char_idx or 0):
                 # A question in the article (a sub-heading, say) never answers one.
                 if not sentence.text.endswith("?"):
                     candidates.setdefault(sentence.text, (sentence, node.metadata))
@@ -117,7 +118,7 @@ class ExtractiveAnswerer:
         total = sum(weights.values()) or 1.0
         scored = []
         for text, meaning in zip(texts, meanings, strict=True):
-            present = set(content_terms(text))
+            present = _sentence_terms(text)
             words = sum(w for t, w in weights.items() if t in present) / total
             if question.kind is AnswerKind.OTHER:
                 kind = 0.0
@@ -188,6 +189,18 @@ def abstention(question: Question, mode: str) -> Answer:
     )
 
 
+# Chunks and their sentences come back question after question; splitting and
+# stemming them again was a fifth of the cost of an answer.
+@functools.lru_cache(maxsize=4096)
+def _chunk_sentences(text: str, offset: int) -> tuple[Sentence, ...]:
+    return tuple(split_sentences(text, offset=offset))
+
+
+@functools.lru_cache(maxsize=20_000)
+def _sentence_terms(text: str) -> frozenset[str]:
+    return frozenset(content_terms(text))
+
+
 def _near_duplicate(a: str, b: str) -> bool:
-    ta, tb = set(content_terms(a)), set(content_terms(b))
+    ta, tb = _sentence_terms(a), _sentence_terms(b)
     return bool(ta and tb) and len(ta & tb) / len(ta | tb) > 0.6
