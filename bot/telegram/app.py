@@ -22,6 +22,7 @@ from bot.feedback import FeedbackStore
 from bot.limits import QuestionRateLimit
 from bot.settings import BotSettings
 from bot.telegram import handlers
+from bot.telegram.request import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ class RedactSecrets(logging.Filter):
 def protect_logs(token: str) -> None:
     """Redact the token from the loggers that could print it, and quiet httpx."""
     redact = RedactSecrets(token)
-    loggers = [logging.getLogger(n) for n in ("httpx", "httpcore", "telegram", "apscheduler")]
+    names = ("aiohttp", "httpx", "httpcore", "telegram", "apscheduler")
+    loggers = [logging.getLogger(n) for n in names]
     for target in loggers + logging.getLogger().handlers:
         # Building the bot again (a restart in one process) must not stack filters.
         if not any(isinstance(f, RedactSecrets) and token in f.secrets for f in target.filters):
@@ -85,6 +87,8 @@ def build_application(settings: BotSettings, engine: AnswerEngine | None = None)
         .token(token)
         .base_url(f"{settings.telegram_base_url.rstrip('/')}/bot")
         .base_file_url(f"{settings.telegram_base_url.rstrip('/')}/file/bot")
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connections=1))  # one long poll at a time
         .rate_limiter(
             MessageRateLimiter(
                 overall_max_rate=settings.telegram_messages_per_second, max_retries=3
