@@ -8,7 +8,6 @@ from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -22,6 +21,7 @@ from bot.feedback import FeedbackStore
 from bot.limits import QuestionRateLimit
 from bot.settings import BotSettings
 from bot.telegram import handlers
+from bot.telegram.flood import MessageRateLimiter
 from bot.telegram.request import AiohttpRequest
 
 log = logging.getLogger(__name__)
@@ -60,22 +60,6 @@ def protect_logs(token: str) -> None:
         if not any(isinstance(f, RedactSecrets) and token in f.secrets for f in target.filters):
             target.addFilter(redact)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-class MessageRateLimiter(AIORateLimiter):
-    """PTB's flood control for messages; "typing…" indicators skip the queue.
-
-    Telegram's flood limits are about messages. Queueing chat actions behind
-    them would double the wait for every answer in a busy minute, and a lost
-    "typing…" costs nothing (the handler ignores its errors).
-    """
-
-    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
-        if endpoint == "sendChatAction":
-            return await callback(*args, **kwargs)
-        return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
-        )
 
 
 def build_application(settings: BotSettings, engine: AnswerEngine | None = None) -> Application:
