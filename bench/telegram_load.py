@@ -7,7 +7,8 @@ reports whether every question was answered, whether answers kept their order
 within each chat, the latency from update to answer (p50, p95), and the bot's
 peak RSS. Then the same chats converse: each asks its next question when the
 previous one is answered. Both with Telegram's flood limit (30 messages a
-second, PTB's AIORateLimiter) and without it. Beside it, in the same run:
+second, PTB's AIORateLimiter) and without it; with it, the report also gives the
+best a burst could do under that limit alone. Beside it, in the same run:
 the answer engine called directly, one question after another, for the
 bot-free cost of the same answers.
 
@@ -170,6 +171,16 @@ def bot_run(settings: BotSettings, data: Path, args, messages_per_second: float)
     return {"load": load, "talk": talk, "rss_mb": usage.ru_maxrss / 1024}
 
 
+def flood_floor(total: int, rate: float, share: float) -> float:
+    """The least `share` percentile of a burst of `total` answers under a `rate`/s limit.
+
+    AIORateLimiter's bucket lets `rate` messages go at once, then `rate` a second,
+    so answer k (from 0) cannot leave before (k + 1 - rate) / rate seconds.
+    """
+    k = min(total - 1, round(share * (total - 1)))
+    return max(0.0, (k + 1 - rate) / rate)
+
+
 def report(limit: float, run: dict, total: int) -> None:
     load, talk = run["load"], run["talk"]
     name = f"{limit:g} messages/s" if limit else "no overall limit"
@@ -180,6 +191,12 @@ def report(limit: float, run: dict, total: int) -> None:
         f"p50 {load['p50'] * 1000:.0f} ms, p95 {load['p95'] * 1000:.0f} ms; "
         f"last answer after {load['wall']:.1f} s"
     )
+    if limit:
+        print(
+            f"  (the limit alone allows no better than p50 "
+            f"{flood_floor(total, limit, 0.5) * 1000:.0f} ms, p95 "
+            f"{flood_floor(total, limit, 0.95) * 1000:.0f} ms for the burst)"
+        )
     print(
         f"  conversations: {talk['answered']}/{total} answered; p50 {talk['p50'] * 1000:.0f} ms, "
         f"p95 {talk['p95'] * 1000:.0f} ms; {talk['wall']:.1f} s in all"
