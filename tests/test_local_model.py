@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 from pathlib import Path
 
 import onnx
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from index.embeddings import EmbeddingUnavailable, LocalMiniLMEmbedding, _local_model_files
-from index.local_model import ModelPreparationError, prepared_model_file
+from index.local_model import ModelPreparationError, _cache_key, prepared_model_file
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,12 @@ def test_another_source_gets_its_own_file(tmp_path: Path, prepared: Path) -> Non
     other = prepared_model_file(changed, cache)
     assert other.name != prepared.name
     assert other.is_file()
+    # A reinstall rewrites the file in place: that too is another source.
+    before = _cache_key(changed)
+    model.doc_string = "a reinstalled build"
+    onnx.save(model, str(changed))
+    os.utime(changed, ns=(0, changed.stat().st_mtime_ns + 1))
+    assert _cache_key(changed) != before
 
 
 def test_a_failed_preparation_leaves_nothing(tmp_path: Path) -> None:
