@@ -43,15 +43,15 @@ from pathlib import Path
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from bot.engine import AnswerEngine
-from bot.eval_cli import (
+from bot.answering.engine import AnswerEngine
+from bot.cli.evaluate import (
     BASELINE_CHUNK_OVERLAP,
     BASELINE_CHUNK_SIZE,
     build_baseline,
     run_baseline,
     run_storybot,
 )
-from bot.evaluation import (
+from bot.evaluation.dataset import (
     Dialogue,
     DialogueResult,
     EvalReport,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.citation_check import MIN_MEANING_SUPPORT, MIN_WORD_SUPPORT, support_scores
-from bot.extractive import ExtractiveAnswerer
+from bot.answering.citation_check import MIN_MEANING_SUPPORT, MIN_WORD_SUPPORT, support_scores
+from bot.answering.extractive import ExtractiveAnswerer
 from index.articles import load_corpus
 from index.cleaning import clean_text
 from index.embeddings import LocalMiniLMEmbedding

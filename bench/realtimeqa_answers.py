@@ -62,15 +62,15 @@ from urllib.parse import urlparse
 import yaml
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from bot.engine import AnswerEngine
-from bot.eval_cli import (
+from bot.answering.engine import AnswerEngine
+from bot.cli.evaluate import (
     BASELINE_CHUNK_OVERLAP,
     BASELINE_CHUNK_SIZE,
     build_baseline,
     run_baseline,
     run_storybot,
 )
-from bot.evaluation import (
+from bot.evaluation.dataset import (
     DialogueResult,
     fact_pattern,
     load_dialogues,

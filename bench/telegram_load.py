@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from telegram_server import TelegramBotAPIServer  # noqa: E402
 
-from bot.engine import AnswerEngine  # noqa: E402
+from bot.answering.engine import AnswerEngine  # noqa: E402
 from bot.settings import BotSettings  # noqa: E402
 from index.articles import load_corpus  # noqa: E402
 from index.indexer import run_index  # noqa: E402

@@ -1,1 +1,1 @@
-"""storybot's conversations, answer engine and front ends (CLI now, Telegram later)."""
+"""storybot: the answer engine (`answering`), its front ends (`cli`, `telegram`), `evaluation`."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.app import app
 from index.articles import load_corpus
 
 REPO = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from conftest import (
 from filelock import FileLock
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.app import app
 from index.articles import load_corpus
 from index.indexer import run_index
 from index.store import lock_path

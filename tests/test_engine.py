@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import Answer
-from bot.engine import AnswerEngine
+from bot.answering.answer import Answer
+from bot.answering.engine import AnswerEngine
 from bot.settings import BotSettings
 from index.articles import Article, load_corpus
 from index.indexer import run_index

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.evaluation import (
+from bot.evaluation.dataset import (
     NOT_AVAILABLE,
     Dialogue,
     DialogueResult,

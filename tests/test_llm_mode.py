@@ -21,9 +21,9 @@ import pytest
 from conftest import make_settings
 from openai_server import ScriptedOpenAIServer, hang, malformed, status, text
 
-from bot.answer import Answer
-from bot.engine import AnswerEngine
-from bot.llm import LLM_UNAVAILABLE, LLM_UNSUPPORTED
+from bot.answering.answer import Answer
+from bot.answering.engine import AnswerEngine
+from bot.answering.llm import LLM_UNAVAILABLE, LLM_UNSUPPORTED
 from bot.settings import BotSettings
 from index.articles import Article, load_corpus
 from index.indexer import run_index

@@ -11,7 +11,7 @@ import pytest
 from conftest import live_generation, make_settings
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.app import app
 from index.embeddings import EmbeddingUnavailable, LocalMiniLMEmbedding, _local_model_files
 from index.local_model import ModelPreparationError, _cache_key, prepared_model_file
 

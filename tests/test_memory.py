@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.memory import ConversationMemory, Turn
+from bot.answering.memory import ConversationMemory, Turn
 
 
 @pytest.fixture

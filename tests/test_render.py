@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from bot.answer import Answer, Citation
+from bot.answering.answer import Answer, Citation
 from bot.telegram.render import MAX_MESSAGE_CHARS, answer_messages, pack
 
 

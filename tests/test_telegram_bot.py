@@ -18,7 +18,7 @@ from conftest import REPO
 from openai_server import ScriptedOpenAIServer
 from telegram_server import TelegramBotAPIServer
 
-from bot.engine import AnswerEngine
+from bot.answering.engine import AnswerEngine
 from bot.settings import BotSettings
 from bot.telegram.app import build_application, serve
 from index.articles import load_corpus
@@ -281,7 +281,7 @@ def test_feedback_is_stored_and_acknowledged(server, story_store, tmp_path):
         down = reply.reply_markup["inline_keyboard"][0][1]["callback_data"]
         server.press_button(ALICE, ALICE, reply.message, down)
         server.wait_for(lambda s: s.callback_answers, timeout=WAIT)
-    from bot.feedback import FeedbackStore
+    from bot.telegram.feedback import FeedbackStore
 
     (disliked,) = FeedbackStore(settings.feedback_path).disliked()
     assert disliked.question == "How old is Ken Loach?"

@@ -16,12 +16,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.engine import AnswerEngine
-from bot.feedback import FeedbackStore
-from bot.limits import QuestionRateLimit
+from bot.answering.engine import AnswerEngine
 from bot.settings import BotSettings
 from bot.telegram import handlers
+from bot.telegram.feedback import FeedbackStore
 from bot.telegram.flood import MessageRateLimiter
+from bot.telegram.rate_limit import QuestionRateLimit
 from bot.telegram.request import AiohttpRequest
 
 log = logging.getLogger(__name__)

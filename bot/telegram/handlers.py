@@ -2,7 +2,7 @@
 
 Handlers only translate between Telegram and the answer engine: which
 messages are questions, which conversation they belong to, and how the
-answer is shown. Everything about answering lives in `bot.engine`.
+answer is shown. Everything about answering lives in `bot.answering.engine`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot import texts
-from bot.answer import Answer
-from bot.engine import AnswerEngine
-from bot.feedback import FeedbackStore
-from bot.limits import QuestionRateLimit
+from bot.answering.answer import Answer
+from bot.answering.engine import AnswerEngine
 from bot.settings import BotSettings
+from bot.telegram.feedback import FeedbackStore
+from bot.telegram.rate_limit import QuestionRateLimit
 from bot.telegram.render import answer_messages
 
 log = logging.getLogger(__name__)

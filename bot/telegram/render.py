@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from bot.answer import Answer
+from bot.answering.answer import Answer
 
 MAX_MESSAGE_CHARS = 4096
 # Quotes longer than this are shown folded (Telegram's expandable blockquote).

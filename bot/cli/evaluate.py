@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.evaluation import (
+from bot.evaluation.dataset import (
     Dialogue,
     DialogueResult,
     EvalFileError,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.retrievers import BaseRetriever
 
-    from bot.engine import AnswerEngine
+    from bot.answering.engine import AnswerEngine
     from index.articles import Article
 
 EXIT_THRESHOLD_MISSED = 1
@@ -234,7 +234,7 @@ def _evaluate(
     """storybot's report (and the baseline's), and notes on how they were run."""
     from pydantic import ValidationError
 
-    from bot.engine import AnswerEngine
+    from bot.answering.engine import AnswerEngine
     from bot.settings import BotSettings
     from index.articles import CorpusError, load_corpus
     from index.embeddings import EmbeddingUnavailable

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from llama_index.core.schema import NodeWithScore
 
-from bot.answer import Citation
-from bot.extractive import ExtractiveAnswerer, citation
-from bot.questions import content_terms
+from bot.answering.answer import Citation
+from bot.answering.extractive import ExtractiveAnswerer, citation
+from bot.answering.questions import content_terms
 from index.sentences import Sentence, split_sentences
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING
 from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.llms.openai_like import OpenAILike
 
-from bot.answer import Answer
-from bot.citation_check import check_citations
-from bot.extractive import ExtractiveAnswerer
-from bot.followup import is_followup, resolve_followup
-from bot.memory import Turn
-from bot.prompts import prompt, refusal
+from bot.answering.answer import Answer
+from bot.answering.citation_check import check_citations
+from bot.answering.extractive import ExtractiveAnswerer
+from bot.answering.followup import is_followup, resolve_followup
+from bot.answering.memory import Turn
+from bot.answering.prompts import prompt, refusal
 from bot.settings import BotSettings
 
 if TYPE_CHECKING:
-    from bot.engine import AnswerEngine
+    from bot.answering.engine import AnswerEngine
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from bot.answer import Answer
-from bot.extractive import ExtractiveAnswerer, TermStats
-from bot.followup import resolve_followup
-from bot.memory import ConversationMemory
-from bot.questions import Question
+from bot.answering.answer import Answer
+from bot.answering.extractive import ExtractiveAnswerer, TermStats
+from bot.answering.followup import resolve_followup
+from bot.answering.memory import ConversationMemory
+from bot.answering.questions import Question
 from bot.settings import BotSettings
 from index.retrieval import StoryIndex
 from index.sentences import split_sentences
@@ -33,7 +33,7 @@ class AnswerEngine:
         self.extractive = ExtractiveAnswerer(self.index.embed_model)
         self.llm = None
         if settings.llm_enabled:
-            from bot.llm import LlmAnswerer
+            from bot.answering.llm import LlmAnswerer
 
             self.llm = LlmAnswerer(settings, self.extractive)
         self._stats: tuple[str, TermStats] | None = None

@@ -10,7 +10,7 @@ A QA file is JSONL, one dialogue a line::
 Every dialogue is asked turn by turn in a fresh conversation and its last answer
 is judged (`DialogueResult`); `summarise` turns the results into an `EvalReport`
 whose metrics are defined on its fields. This module is pure: running the engine
-or the baseline is `bot.eval_cli`'s job.
+or the baseline is `bot.cli.evaluate`'s job.
 """
 
 from __future__ import annotations

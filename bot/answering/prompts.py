@@ -7,7 +7,7 @@ from pathlib import Path
 
 from llama_index.core.prompts import PromptTemplate
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 
 @cache

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from bot.eval_cli import eval_command
-from bot.serve_cli import feedback_command, run_command
+from bot.cli.evaluate import eval_command
+from bot.cli.serve import feedback_command, run_command
 from index.articles import CorpusError, load_corpus
 from index.embeddings import EmbeddingUnavailable
 from index.settings import IndexSettings
@@ -127,7 +127,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per an
 
 def open_engine(store: Path | None):
     """The answer engine, or a clean exit naming what is missing."""
-    from bot.engine import AnswerEngine
+    from bot.answering.engine import AnswerEngine
     from bot.settings import BotSettings
 
     overrides = {"store_dir": store} if store is not None else {}
@@ -183,7 +183,7 @@ def chat_command(
     """A conversation: one question per line; /reset, /sources and /help work as in Telegram."""
     import uuid
 
-    from bot.conversation import handle_line
+    from bot.answering.conversation import handle_line
 
     engine = open_engine(store)
     conversation = chat or f"cli-{uuid.uuid4().hex}"

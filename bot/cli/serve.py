@@ -51,7 +51,7 @@ def feedback_command(
     limit: Annotated[int, typer.Option(min=1, help="How many answers to show.")] = 20,
 ) -> None:
     """Show the answers users marked 👎, newest first."""
-    from bot.feedback import FeedbackStore
+    from bot.telegram.feedback import FeedbackStore
 
     settings = BotSettings()
     if not settings.feedback_path.exists():

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from bot.memory import Turn
-from bot.questions import content_terms
+from bot.answering.memory import Turn
+from bot.answering.questions import content_terms
 
 _REFERS_BACK = re.compile(
     r"\b(he|she|it|they|him|her|them|his|hers|its|their|theirs|that|this|those|these|"

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.answer import Answer
+from bot.answering.answer import Answer
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -51,7 +51,7 @@ class FeedbackStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        # Synced at WAL checkpoints, not on each commit (as in bot.memory): a vote
+        # Synced at WAL checkpoints, not on each commit (as in bot.answering.memory): a vote
         # survives a restart of the bot, only an OS crash can lose the last ones.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)

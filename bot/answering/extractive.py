@@ -24,9 +24,9 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore
 
-from bot.answer import Answer, Citation
-from bot.prompts import refusal
-from bot.questions import AnswerKind, Question, content_terms, kind_match
+from bot.answering.answer import Answer, Citation
+from bot.answering.prompts import refusal
+from bot.answering.questions import AnswerKind, Question, content_terms, kind_match
 from index.sentences import Sentence, split_sentences
 
 # Weights of meaning, words and kind in a sentence's score, and the score

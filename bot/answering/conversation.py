@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot import texts
-from bot.answer import Answer
-from bot.engine import AnswerEngine
+from bot.answering.answer import Answer
+from bot.answering.engine import AnswerEngine
 
 
 @dataclass
