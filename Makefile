@@ -25,6 +25,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 	@# Quality gate: the dev questions on a fresh index, run from an empty folder
 	@# so a developer's .env (an LLM key, say) cannot change what is measured.
@@ -35,7 +36,7 @@ test: $(VENV)/.installed-dev
 	  status=$$?; rm -rf $$tmp; exit $$status
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 # Benchmarks compare against sentence-transformers, which needs PyTorch: it
 # lives in its own environment so the project's never gets it.

@@ -49,7 +49,6 @@ import argparse
 import datetime as dt
 import gzip
 import json
-import logging
 import re
 import shutil
 import tempfile
@@ -60,21 +59,20 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
+from _common import quiet_logs
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from bot.answering.engine import AnswerEngine
-from bot.cli.evaluate import (
+from bot.evaluation import (
     BASELINE_CHUNK_OVERLAP,
     BASELINE_CHUNK_SIZE,
-    build_baseline,
-    run_baseline,
-    run_storybot,
-)
-from bot.evaluation.dataset import (
     DialogueResult,
+    build_baseline,
     fact_pattern,
     load_dialogues,
     normalise,
+    run_baseline,
+    run_storybot,
     share,
     shorten,
     summarise,
@@ -270,7 +268,7 @@ def build_engine(workdir: Path, articles: list[Article], model: BaseEmbedding) -
     if settings.llm_enabled:
         raise SystemExit("an OpenAI key leaked into the settings; this bench is extractive only")
     run_index(settings, articles)
-    return AnswerEngine(settings, story_index=StoryIndex(settings, embed_model=model))
+    return AnswerEngine.from_settings(settings, story_index=StoryIndex(settings, embed_model=model))
 
 
 def run_week(
@@ -361,11 +359,6 @@ def print_week(result: WeekResult, kept: bool) -> None:
         question = ours.dialogue
         print(f"  {marks}  {shorten(question.turns[0], 70)} -> {question.facts[0]}")
         print(f"           | {shorten(ours.answer, SHOWN_CHARS)}")
-
-
-def quiet_logs() -> None:
-    for name in ("bm25s", "chromadb", "httpx", "llama_index", "onnxruntime"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def outside_repo(path: Path) -> Path:

@@ -14,7 +14,6 @@ All use the same local embedding model, so only chunking differs.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from llama_index.core import VectorStoreIndex
 from llama_index.core.node_parser import SentenceSplitter
 
+from bot.evaluation import Dialogue, load_dialogues, retrieval_rank
 from index.articles import load_corpus
 from index.chunking import article_documents, make_splitter
 from index.embeddings import LocalMiniLMEmbedding
@@ -33,23 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPTH = 10
 
 
-def load_questions(path: Path) -> list[tuple[str, list[str]]]:
-    """(question, facts) for single-turn in-scope dialogues; facts: all must be in the chunk."""
-    questions = []
-    for line in path.read_text().splitlines():
-        item = json.loads(line)
-        if not item.get("in_scope", True) or len(item["turns"]) != 1:
-            continue
-        facts = item.get("expect_all") or item.get("expect_any")[:1]
-        questions.append((item["turns"][0], facts))
-    return questions
+def load_questions(path: Path) -> list[Dialogue]:
+    """The single-turn, in-scope dialogues of a QA file (retrieval is judged on those)."""
+    return [d for d in load_dialogues(path) if d.kind == "single"]
 
 
-def first_rank(texts: list[str], facts: list[str]) -> int | None:
-    for rank, text in enumerate(texts, 1):
-        if all(f.lower() in text.lower() for f in facts):
-            return rank
-    return None
+def first_rank(texts: list[str], dialogue: Dialogue) -> int | None:
+    """`storybot eval`'s rank: the first chunk that holds the facts as the eval judges them."""
+    return retrieval_rank(texts, dialogue.facts, dialogue.mode)
 
 
 def summarise(ranks: list[int | None], depth: int, mean_chars: float) -> str:
@@ -75,7 +66,8 @@ def in_memory_ranks(documents, splitter, model, questions, top_k) -> tuple[list,
     index = VectorStoreIndex(nodes, embed_model=model)
     retriever = index.as_retriever(similarity_top_k=top_k)
     ranks = [
-        first_rank([h.node.get_content() for h in retriever.retrieve(q)], f) for q, f in questions
+        first_rank([h.node.get_content() for h in retriever.retrieve(d.turns[0])], d)
+        for d in questions
     ]
     return ranks, statistics.mean(len(n.get_content()) for n in nodes)
 
@@ -117,8 +109,8 @@ def main() -> None:
     print("\nper question (rank of first chunk with the fact; - = not retrieved):")
     print(f"  {'hybrid':>6} {'vector':>6} {'default':>7} {'128tok':>6}  question")
     rows = zip(questions, hybrid, vector, default_ranks, plain_ranks, strict=True)
-    for (question, _), a, b, c, d in rows:
-        print(f"  {a or '-':>6} {b or '-':>6} {c or '-':>7} {d or '-':>6}  {question}")
+    for dialogue, a, b, c, d in rows:
+        print(f"  {a or '-':>6} {b or '-':>6} {c or '-':>7} {d or '-':>6}  {dialogue.turns[0]}")
     print()
     ours = f"storybot {settings.chunk_size}/{settings.chunk_overlap}"
     print(
@@ -136,13 +128,14 @@ def main() -> None:
 
 
 def store_ranks(
-    story_index: StoryIndex, questions: list[tuple[str, list[str]]], hybrid: bool
+    story_index: StoryIndex, questions: list[Dialogue], hybrid: bool
 ) -> tuple[list[int | None], float]:
     """Ranks through the real store, and the mean length of the chunks it returned."""
     ranks, lengths = [], []
-    for question, facts in questions:
-        texts = [h.node.get_content() for h in story_index.search(question, DEPTH, hybrid)]
-        ranks.append(first_rank(texts, facts))
+    for dialogue in questions:
+        hits = story_index.search(dialogue.turns[0], DEPTH, hybrid)
+        texts = [h.node.get_content() for h in hits]
+        ranks.append(first_rank(texts, dialogue))
         lengths.extend(len(t) for t in texts)
     return ranks, statistics.mean(lengths)
 

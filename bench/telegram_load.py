@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _common import percentile  # noqa: E402
 from telegram_server import TelegramBotAPIServer  # noqa: E402
 
 from bot.answering.engine import AnswerEngine  # noqa: E402
@@ -46,11 +47,6 @@ def dev_questions() -> list[str]:
     lines = (ROOT / "tests/data/story_dev.jsonl").read_text().splitlines()
     items = [json.loads(line) for line in lines]
     return [i["turns"][0] for i in items if i.get("in_scope", True) and len(i["turns"]) == 1]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def start_bot(
@@ -102,8 +98,8 @@ def load_run(server, questions, chats: int, per_chat: int) -> dict:
         "answered": len(replies),
         "total": total,
         "kept_order": kept_order,
-        "p50": percentile(latencies, 0.5),
-        "p95": percentile(latencies, 0.95),
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
         "wall": wall,
         "errors": [c.error for c in server.sent if not c.ok],
     }
@@ -138,22 +134,22 @@ def conversation_run(server, questions, chats: int, per_chat: int) -> dict:
         thread.join()
     return {
         "answered": len(latencies),
-        "p50": percentile(latencies, 0.5),
-        "p95": percentile(latencies, 0.95),
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
         "wall": time.monotonic() - started,
     }
 
 
 def direct_run(settings: BotSettings, questions: list[str], count: int) -> dict:
     """The engine alone, sequentially, warm: what each answer costs without Telegram."""
-    engine = AnswerEngine(settings)
+    engine = AnswerEngine.from_settings(settings)
     engine.ask("warm-up", questions[0])
     times = []
     for i in range(count):
         began = time.perf_counter()
         engine.ask(f"direct-{i}", questions[i % len(questions)])
         times.append(time.perf_counter() - began)
-    return {"p50": statistics.median(times), "p95": percentile(times, 0.95), "sum": sum(times)}
+    return {"p50": statistics.median(times), "p95": percentile(times, 95), "sum": sum(times)}
 
 
 def bot_run(settings: BotSettings, data: Path, args, messages_per_second: float) -> dict:
@@ -172,13 +168,14 @@ def bot_run(settings: BotSettings, data: Path, args, messages_per_second: float)
 
 
 def flood_floor(total: int, rate: float, share: float) -> float:
-    """The least `share` percentile of a burst of `total` answers under a `rate`/s limit.
+    """The least `share` (0..1) percentile of a burst of `total` answers under `rate`/s.
 
     AIORateLimiter's bucket lets `rate` messages go at once, then `rate` a second,
-    so answer k (from 0) cannot leave before (k + 1 - rate) / rate seconds.
+    so answer k (from 0) cannot leave before (k + 1 - rate) / rate seconds; the
+    percentile of those times is taken as every latency here is (`percentile`).
     """
-    k = min(total - 1, round(share * (total - 1)))
-    return max(0.0, (k + 1 - rate) / rate)
+    earliest = [max(0.0, (k + 1 - rate) / rate) for k in range(total)]
+    return percentile(earliest, share * 100) or 0.0
 
 
 def report(limit: float, run: dict, total: int) -> None:

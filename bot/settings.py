@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.settings import IndexSettings
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class LogSettings(BaseSettings):
+    """How much storybot logs; read on its own so a bad other setting cannot hide it."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    log_level: LogLevel = Field("WARNING", validation_alias="STORYBOT_LOG_LEVEL")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 class BotSettings(IndexSettings):
@@ -18,6 +33,8 @@ class BotSettings(IndexSettings):
     memory_turns: int = Field(6, ge=1, validation_alias="STORYBOT_MEMORY_TURNS")
     memory_ttl_hours: float = Field(24.0, gt=0, validation_alias="STORYBOT_MEMORY_TTL_HOURS")
     top_k: int = Field(5, ge=1, le=20, validation_alias="STORYBOT_TOP_K")
+    # A maintainer's own copy of prompts/ (templates, refusal, example questions).
+    prompts_dir: Path | None = Field(None, validation_alias="STORYBOT_PROMPTS_DIR")
 
     openai_model: str = Field("gpt-4o-mini", validation_alias="OPENAI_MODEL")
     llm_timeout: float = Field(30.0, gt=0, validation_alias="STORYBOT_LLM_TIMEOUT")

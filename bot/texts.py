@@ -19,14 +19,6 @@ I ignore everything else, so I work with Telegram's privacy mode on. Replying to
 answers continues that conversation, whoever replies."""
 )
 
-# Shown by /start; change them when the corpus is about another story.
-EXAMPLE_QUESTIONS = (
-    "When were the groups proscribed?",
-    "How old is Ken Loach?",
-    "Who spoke at the protest outside Labour headquarters?",
-)
-
-ASK_USAGE = "Ask like this: /ask When were the groups proscribed?"
 NOT_ALLOWED = "Sorry, this bot is private and doesn't answer in this chat."
 APOLOGY = "Sorry, something went wrong while answering. Please try again in a moment."
 FEEDBACK_THANKS = "Thanks for the feedback!"
@@ -38,12 +30,18 @@ EMPTY_QUESTION = "Please ask a question."
 UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I do."
 
 
-def greeting() -> str:
-    examples = "\n".join(f"• {q}" for q in EXAMPLE_QUESTIONS)
+def greeting(examples: list[str]) -> str:
+    """/start: what the bot does, with the story's example questions (prompts/examples.txt)."""
+    tries = "".join(f"\n• {q}" for q in examples)
     return (
         "Hello! I answer questions about the news story I have read, and show the passages "
-        f"that prove each answer. Try:\n{examples}\n\n/help explains more."
+        f"that prove each answer.{' Try:' if tries else ''}{tries}\n\n/help explains more."
     )
+
+
+def ask_usage(examples: list[str]) -> str:
+    """A bare /ask: how to ask, with the story's first example question."""
+    return f"Ask like this: /ask {examples[0] if examples else 'your question'}"
 
 
 def too_long(limit: int) -> str:

@@ -19,6 +19,7 @@ import frontmatter
 import yaml
 
 from index.cleaning import clean_text
+from index.errors import CorpusError
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +27,6 @@ ARTICLE_SUFFIXES = {".md", ".txt"}
 # Files a corpus folder may hold that are not articles (its own README).
 _NOT_ARTICLES = {"readme.md", "readme.txt"}
 _FRONT_MATTER_KEYS = {"title", "published", "outlet", "url"}
-
-
-class CorpusError(Exception):
-    """The corpus cannot be indexed; `problems` lists each as 'file: problem'."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 @dataclass(frozen=True)

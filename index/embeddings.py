@@ -20,7 +20,8 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-from index.local_model import RECIPE_VERSION, ModelPreparationError, prepared_model_file
+from index.errors import EmbeddingUnavailable, ModelPreparationError
+from index.local_model import RECIPE_VERSION, prepared_model_file
 from index.settings import IndexSettings
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -28,10 +29,6 @@ LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
 _MAX_TOKENS = 256
 _QUERY_CACHE_SIZE = 256
 _DIMENSION = 384
-
-
-class EmbeddingUnavailable(RuntimeError):
-    """The configured embedding model cannot be loaded."""
 
 
 def _local_model_files() -> tuple[Path, Path]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from chromadb.base_types import InclusionExclusionOperator, Where
 from filelock import FileLock, Timeout
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import BaseNode
@@ -20,13 +21,10 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from index.articles import Article
 from index.chunking import article_documents, make_splitter
 from index.embeddings import build_embed_model, embed_model_id
+from index.errors import IndexBusyError, StoreMismatchError
 from index.retrieval import build_bm25
 from index.settings import IndexSettings
-from index.store import Generation, StoreMismatchError, StoryStore, lock_path, open_store
-
-
-class IndexBusyError(RuntimeError):
-    """Another `storybot index` holds the store's lock."""
+from index.store import Generation, StoryStore, lock_path, open_store
 
 
 @dataclass
@@ -78,7 +76,7 @@ def indexed_hashes(generation: Generation | None) -> dict[str, str]:
     if generation is None:
         return {}
     rows = generation.collection.get(include=["metadatas"])
-    return {m["doc_id"]: m["doc_hash"] for m in rows["metadatas"] or []}
+    return {str(m["doc_id"]): str(m["doc_hash"]) for m in rows["metadatas"] or []}
 
 
 def plan_changes(
@@ -165,7 +163,7 @@ def _build_generation(
     """A complete new generation; on any failure it is dropped and the live one stays."""
     embed_model = build_embed_model(settings)
     nodes = embed_nodes(settings, embed_model, plan.to_embed, show_progress)
-    dimension = len(nodes[0].embedding) if nodes else (live.dimension if live else 0)
+    dimension = len(nodes[0].get_embedding()) if nodes else (live.dimension if live else 0)
     generation = store.new_generation(embed_model_id(settings), dimension)
     try:
         if live is not None and plan.to_copy:
@@ -194,22 +192,25 @@ def embed_nodes(
     pipeline = IngestionPipeline(
         transformations=[make_splitter(settings.chunk_size, settings.chunk_overlap), embed_model]
     )
-    return pipeline.run(documents=article_documents(articles), show_progress=show_progress)
+    return list(pipeline.run(documents=article_documents(articles), show_progress=show_progress))
 
 
 def _copy_articles(
     store: StoryStore, source: Generation, target: Generation, doc_ids: list[str]
 ) -> None:
     """Carry unchanged articles' chunks, vectors included, into the new generation."""
-    batch = source.collection.get(
-        where={"doc_id": {"$in": doc_ids}}, include=["embeddings", "documents", "metadatas"]
-    )
+    among: InclusionExclusionOperator = "$in"
+    where: Where = {"doc_id": {among: list[str | int | float | bool](doc_ids)}}
+    batch = source.collection.get(where=where, include=["embeddings", "documents", "metadatas"])
+    embeddings, documents, metadatas = batch["embeddings"], batch["documents"], batch["metadatas"]
+    if embeddings is None or documents is None or metadatas is None:
+        raise RuntimeError("Chroma returned chunks without the fields asked for")
     step = store.client.get_max_batch_size()
     for start in range(0, len(batch["ids"]), step):
         end = start + step
         target.collection.add(
             ids=batch["ids"][start:end],
-            embeddings=batch["embeddings"][start:end],
-            documents=batch["documents"][start:end],
-            metadatas=batch["metadatas"][start:end],
+            embeddings=embeddings[start:end],
+            documents=documents[start:end],
+            metadatas=metadatas[start:end],
         )

@@ -31,10 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
-class ModelPreparationError(RuntimeError):
-    """The source model file could not be read or prepared."""
-
+from index.errors import ModelPreparationError
 
 # Bump when the preparation changes, so caches prepared the old way are not reused.
 RECIPE_VERSION = 1

@@ -10,11 +10,13 @@ from llama_index.core import VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
+from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 from llama_index.core.schema import BaseNode, NodeWithScore
 from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from index.embeddings import build_embed_model, embed_model_id
+from index.errors import IndexNotBuiltError
 from index.settings import IndexSettings
 from index.store import Generation, open_store
 
@@ -50,7 +52,9 @@ class StoryIndex:
         self.settings = settings
         if not settings.chroma_host and not settings.store_dir.is_dir():
             # Checked before connecting, which would create an empty store folder.
-            raise LookupError(f"no index at {settings.store_dir}: run `storybot index` first")
+            raise IndexNotBuiltError(
+                f"no index at {settings.store_dir}: run `storybot index` first"
+            )
         self.store = open_store(settings)
         self.model_id = embed_model_id(settings)
         self.embed_model = embed_model or build_embed_model(settings)
@@ -82,15 +86,14 @@ class StoryIndex:
 
     @staticmethod
     def _build_retriever(loaded: _LoadedGeneration, top_k: int, hybrid: bool) -> BaseRetriever:
+        if not hybrid or loaded.bm25 is None:
+            return loaded.vector_index.as_retriever(similarity_top_k=top_k)
         vector = loaded.vector_index.as_retriever(
             similarity_top_k=max(top_k, CANDIDATES_PER_RETRIEVER)
         )
-        if not hybrid or loaded.bm25 is None:
-            vector.similarity_top_k = top_k
-            return vector
         return QueryFusionRetriever(
             [vector, loaded.bm25],
-            mode="reciprocal_rerank",
+            mode=FUSION_MODES.RECIPROCAL_RANK,
             similarity_top_k=top_k,
             num_queries=1,  # no query rewriting: that needs an LLM
             use_async=False,
@@ -125,7 +128,7 @@ class StoryIndex:
         seen: dict[str, dict[str, str]] = {}
         for meta in rows["metadatas"] or []:
             seen.setdefault(
-                meta["doc_id"],
+                str(meta["doc_id"]),
                 {
                     k: str(meta.get(k) or "")
                     for k in ("doc_id", "title", "published", "url", "outlet")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llama_index.core.schema import BaseNode, TextNode
 from llama_index.core.utils import globals_helper
 
 
@@ -34,3 +35,8 @@ def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
                 sentences.append(Sentence(piece, begin, begin + len(piece)))
         line_start += len(line) + 1
     return sentences
+
+
+def chunk_offset(node: BaseNode) -> int:
+    """Where a chunk starts in its article (0 for a node that does not say)."""
+    return (node.start_char_idx if isinstance(node, TextNode) else None) or 0

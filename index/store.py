@@ -22,14 +22,11 @@ from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
+from index.errors import IndexNotBuiltError, StoreMismatchError
 from index.settings import IndexSettings
 
 POINTER_NAME = "storybot_pointer"
 GENERATION_PREFIX = "storybot_gen_"
-
-
-class StoreMismatchError(RuntimeError):
-    """The store was built by another embedding model than the one configured."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +103,7 @@ class StoryStore:
         """The live generation, checked against the model that will embed queries."""
         generation = self.live()
         if generation is None:
-            raise LookupError("the store is empty: run `storybot index` first")
+            raise IndexNotBuiltError("the store is empty: run `storybot index` first")
         if generation.embed_model != embed_model:
             raise StoreMismatchError(
                 f"the index was built with {generation.embed_model} but {embed_model} is "

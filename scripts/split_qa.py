@@ -39,7 +39,9 @@ def split(records: list[dict]) -> dict[str, list[dict]]:
         n_train = int(len(ids) * SHARES[0] + 0.5)
         n_dev = int(len(ids) * (SHARES[0] + SHARES[1]) + 0.5) - n_train
         for rank, ident in enumerate(ids):
-            where[ident] = "train" if rank < n_train else "dev" if rank < n_train + n_dev else "test"
+            where[ident] = (
+                "train" if rank < n_train else "dev" if rank < n_train + n_dev else "test"
+            )
     parts: dict[str, list[dict]] = {name: [] for name in OUTPUTS}
     for record in records:
         parts[where[record["id"]]].append(record)

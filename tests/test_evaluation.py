@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.evaluation.dataset import (
+from bot.errors import EvalFileError
+from bot.evaluation import (
     NOT_AVAILABLE,
     Dialogue,
     DialogueResult,
-    EvalFileError,
     check_thresholds,
     facts_cited,
     facts_found,

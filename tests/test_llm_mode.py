@@ -161,7 +161,7 @@ def make_engine(
             llm_timeout=llm_timeout,
         )
         assert settings.llm_enabled
-        return AnswerEngine(settings, story_index if shared_index else None)
+        return AnswerEngine.from_settings(settings, story_index if shared_index else None)
 
     return build
 
@@ -523,7 +523,7 @@ def test_refusal_is_an_abstention(
 
     assert answer.abstained is True
     assert answer.mode == "llm"
-    assert answer.citations == []
+    assert not answer.citations
     assert answer.answer == REFUSAL
     assert answer.notice is None
     assert len(server.requests) == 1

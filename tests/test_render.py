@@ -27,10 +27,10 @@ def visible(message: str) -> str:
 
 def test_everything_is_escaped_and_sources_follow_the_answer() -> None:
     answer = Answer(
-        "Is 1 < 2 & 3 > 2? *yes* _no_ [1]",
-        False,
-        "extractive",
-        [citation(1, "He said <b>x</b> & left.", "https://example.org/a?x=1&y=2")],
+        answer="Is 1 < 2 & 3 > 2? *yes* _no_ [1]",
+        abstained=False,
+        mode="extractive",
+        citations=(citation(1, "He said <b>x</b> & left.", "https://example.org/a?x=1&y=2"),),
     )
     (message,) = answer_messages(answer)
     assert "Is 1 &lt; 2 &amp; 3 &gt; 2? *yes* _no_ [1]" in message
@@ -42,10 +42,10 @@ def test_everything_is_escaped_and_sources_follow_the_answer() -> None:
 
 def test_long_quotes_are_expandable_short_ones_are_not() -> None:
     answer = Answer(
-        "a [1] [2]",
-        False,
-        "extractive",
-        [citation(1, "short."), citation(2, "long sentence. " * 30)],
+        answer="a [1] [2]",
+        abstained=False,
+        mode="extractive",
+        citations=(citation(1, "short."), citation(2, "long sentence. " * 30)),
     )
     (message,) = answer_messages(answer)
     assert "<blockquote>short.</blockquote>" in message
@@ -55,7 +55,10 @@ def test_long_quotes_are_expandable_short_ones_are_not() -> None:
 def test_long_answers_split_between_sources_never_inside_a_quote() -> None:
     quotes = [f"Quote number {i} " + "word " * 150 + "end." for i in range(1, 9)]
     answer = Answer(
-        "Answer. " * 200, False, "llm", [citation(i, q) for i, q in enumerate(quotes, 1)]
+        answer="Answer. " * 200,
+        abstained=False,
+        mode="llm",
+        citations=tuple(citation(i, q) for i, q in enumerate(quotes, 1)),
     )
     messages = answer_messages(answer)
     assert len(messages) > 1
@@ -77,7 +80,9 @@ def test_a_single_block_over_the_limit_is_cut_at_sentences() -> None:
 
 def test_an_oversized_quote_is_split_into_whole_blockquotes() -> None:
     quote = " ".join(f"Part {i} & more." for i in range(600))
-    messages = answer_messages(Answer("x [1]", False, "extractive", [citation(1, quote)]))
+    messages = answer_messages(
+        Answer(answer="x [1]", abstained=False, mode="extractive", citations=(citation(1, quote),))
+    )
     assert all(len(m) <= MAX_MESSAGE_CHARS for m in messages)
     assert all(m.count("<blockquote") == m.count("</blockquote>") for m in messages)
     shown = " ".join(visible(m) for m in messages)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 
@@ -21,16 +21,20 @@ class Citation:
     end: int = 0
 
 
-@dataclass
+AnswerMode = Literal["extractive", "llm"]
+# What the citation check did to an LLM answer; "fallback": the extractive answer replaced it.
+CheckOutcome = Literal["passed", "repaired", "fallback"]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Answer:
     """One reply. `answer` carries [n] markers that refer to `citations`."""
 
     answer: str
     abstained: bool
-    mode: Literal["extractive", "llm"]
-    citations: list[Citation] = field(default_factory=list)
-    # What the citation check did in LLM mode: "passed", "repaired" or "fallback".
-    check: str | None = None
+    mode: AnswerMode
+    citations: tuple[Citation, ...] = ()
+    check: CheckOutcome | None = None
     # A short note for the user, e.g. that the LLM was unavailable.
     notice: str | None = None
     # The question as it was searched (a follow-up resolved against the conversation).

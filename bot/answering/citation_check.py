@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from llama_index.core.schema import NodeWithScore
 
-from bot.answering.answer import Citation
-from bot.answering.extractive import ExtractiveAnswerer, citation
+from bot.answering.answer import CheckOutcome, Citation
+from bot.answering.extractive import citation
 from bot.answering.questions import content_terms
-from index.sentences import Sentence, split_sentences
+from bot.answering.vectors import SentenceVectors
+from index.sentences import Sentence, chunk_offset, split_sentences
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
@@ -31,27 +32,28 @@ MIN_WORD_SUPPORT = 0.6
 MIN_MEANING_SUPPORT = 0.75
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckedAnswer:
+    """The answer as the sources support it, and how much was taken out."""
+
     text: str
     citations: list[Citation]
     removed_markers: int
     dropped_sentences: int
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> CheckOutcome:
         if not self.citations:
             return "fallback"
         return "repaired" if self.removed_markers or self.dropped_sentences else "passed"
 
 
 def check_citations(
-    answer: str, sources: list[NodeWithScore], answerer: ExtractiveAnswerer
+    answer: str, sources: list[NodeWithScore], vectors: SentenceVectors
 ) -> CheckedAnswer:
     """Keep only the sentences and markers of `answer` that `sources` support."""
     source_sentences = [
-        split_sentences(hit.node.get_content(), offset=hit.node.start_char_idx or 0)
-        for hit in sources
+        split_sentences(hit.node.get_content(), offset=chunk_offset(hit.node)) for hit in sources
     ]
     kept: list[str] = []
     citations: dict[tuple[int, int], Citation] = {}
@@ -62,7 +64,7 @@ def check_citations(
         supported: list[int] = []
         for n in dict.fromkeys(markers):
             best = (
-                _best_support(claim, source_sentences[n - 1], answerer)
+                _best_support(claim, source_sentences[n - 1], vectors)
                 if 0 < n <= len(sources)
                 else None
             )
@@ -82,20 +84,19 @@ def check_citations(
 
 
 def support_scores(
-    claim: str, candidates: list[Sentence], answerer: ExtractiveAnswerer
+    claim: str, candidates: list[Sentence], vectors: SentenceVectors
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each candidate: the share of the claim's content words it holds, and the cosine."""
     terms = set(content_terms(claim))
     words = np.array(
         [len(terms & set(content_terms(s.text))) / max(1, len(terms)) for s in candidates]
     )
-    claim_vector = np.asarray(answerer.embed_model.get_text_embedding(claim), dtype=np.float32)
-    meaning = answerer.sentence_vectors([s.text for s in candidates]) @ claim_vector
+    meaning = vectors.texts([s.text for s in candidates]) @ vectors.text(claim)
     return words, meaning
 
 
 def _best_support(
-    claim: str, candidates: list[Sentence], answerer: ExtractiveAnswerer
+    claim: str, candidates: list[Sentence], vectors: SentenceVectors
 ) -> Sentence | None:
     """The source sentence that supports `claim` best, if any supports it enough."""
     if not candidates or not content_terms(claim):
@@ -105,7 +106,7 @@ def _best_support(
     eligible = [i for i, s in enumerate(candidates) if numbers <= set(_NUMBER.findall(s.text))]
     if not eligible:
         return None
-    words, meaning = support_scores(claim, candidates, answerer)
+    words, meaning = support_scores(claim, candidates, vectors)
     best = max(eligible, key=lambda i: words[i] + meaning[i])
     if words[best] >= MIN_WORD_SUPPORT or meaning[best] >= MIN_MEANING_SUPPORT:
         return candidates[best]

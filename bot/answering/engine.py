@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
-from bot.answering.answer import Answer
+from bot.answering.answer import Answer, AnswerMode
 from bot.answering.extractive import ExtractiveAnswerer, TermStats
 from bot.answering.followup import resolve_followup
+from bot.answering.llm import FallBack, LlmAnswerer, build_llm
 from bot.answering.memory import ConversationMemory
+from bot.answering.prompts import Prompts
 from bot.answering.questions import Question
+from bot.answering.vectors import SentenceVectors
 from bot.settings import BotSettings
 from index.retrieval import StoryIndex
 from index.sentences import split_sentences
@@ -22,22 +26,54 @@ from index.store import Generation
 
 
 class AnswerEngine:
-    """Retrieval, answering and memory behind one `ask` call."""
+    """Retrieval, answering and memory behind one `ask` call.
 
-    def __init__(self, settings: BotSettings, story_index: StoryIndex | None = None):
-        self.settings = settings
-        self.index = story_index or StoryIndex(settings)
-        self.memory = ConversationMemory(
-            settings.memory_path, settings.memory_turns, settings.memory_ttl_hours * 3600
-        )
-        self.extractive = ExtractiveAnswerer(self.index.embed_model)
-        self.llm = None
-        if settings.llm_enabled:
-            from bot.answering.llm import LlmAnswerer
+    It receives its parts: the index to search, the conversation memory, the
+    extractive reader, and optionally an LLM answerer. When the LLM answerer
+    gives up (`FallBack`), the engine answers extractively with its notice.
+    """
 
-            self.llm = LlmAnswerer(settings, self.extractive)
+    def __init__(
+        self,
+        index: StoryIndex,
+        memory: ConversationMemory,
+        extractive: ExtractiveAnswerer,
+        llm: LlmAnswerer | None = None,
+        top_k: int = 5,
+    ) -> None:
+        self.index = index
+        self.memory = memory
+        self.extractive = extractive
+        self.llm = llm
+        self.top_k = top_k
         self._stats: tuple[str, TermStats] | None = None
         self._stats_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(
+        cls, settings: BotSettings, story_index: StoryIndex | None = None
+    ) -> AnswerEngine:
+        """The engine the settings describe: extractive, or with the LLM when a key is set."""
+        index = story_index or StoryIndex(settings)
+        prompts = Prompts(settings.prompts_dir)
+        vectors = SentenceVectors(index.embed_model)
+        memory = ConversationMemory(
+            settings.memory_path, settings.memory_turns, settings.memory_ttl_hours * 3600
+        )
+        llm = None
+        if settings.llm_enabled:
+            llm = LlmAnswerer(
+                build_llm(settings),
+                search=lambda text: index.search(text, top_k=settings.top_k),
+                vectors=vectors,
+                prompts=prompts,
+            )
+        return cls(index, memory, ExtractiveAnswerer(vectors, prompts.refusal), llm, settings.top_k)
+
+    @property
+    def mode(self) -> AnswerMode:
+        """How this engine answers: "llm" (with extractive fallback) or "extractive"."""
+        return "extractive" if self.llm is None else "llm"
 
     def term_stats(self, generation: Generation | None = None) -> TermStats:
         """IDF statistics of `generation` (default: the live one), recomputed after a re-index."""
@@ -60,10 +96,18 @@ class AnswerEngine:
     def stream(self, conversation: str, question: str) -> Iterator[str | Answer]:
         """Partial answer texts as an LLM writes them, then the final, checked `Answer`."""
         history = self.memory.turns(conversation)
-        if self.llm is not None:
-            answer = yield from self.llm.stream(question, history, self)
-        else:
+        if self.llm is None:
             answer = self.answer_extractively(question, resolve_followup(question, history))
+        else:
+            standalone = self.llm.standalone_question(question, history)
+            try:
+                answer = yield from self.llm.stream(standalone)
+            except FallBack as fallback:
+                answer = replace(
+                    self.answer_extractively(question, standalone),
+                    check="fallback",
+                    notice=fallback.notice,
+                )
         self.memory.add(conversation, question, answer.standalone_question, answer.answer)
         yield answer
 
@@ -72,7 +116,7 @@ class AnswerEngine:
         parsed = Question.parse(question, search_text)
         # One look at the index pointer per question: search and statistics share it.
         generation = self.index.generation()
-        chunks = self.index.search(search_text, top_k=self.settings.top_k, generation=generation)
+        chunks = self.index.search(search_text, top_k=self.top_k, generation=generation)
         return self.extractive.answer(parsed, chunks, self.term_stats(generation))
 
     def warm_up(self, prefill_sentences: int = 1000) -> None:
@@ -85,7 +129,7 @@ class AnswerEngine:
         self.extractive.score(Question.parse("warm up"), self.index.search("warm up", 1), stats)
         rows = self.index.generation().collection.get(include=["documents"], limit=200)
         sentences = [s.text for text in rows["documents"] or [] for s in split_sentences(text)]
-        self.extractive.sentence_vectors(sentences[:prefill_sentences] or ["warm up"])
+        self.extractive.vectors.texts(sentences[:prefill_sentences] or ["warm up"])
 
     def reset(self, conversation: str) -> None:
         """Forget a conversation."""

@@ -15,23 +15,20 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore
 
-from bot.answering.answer import Answer, Citation
-from bot.answering.prompts import refusal
+from bot.answering.answer import Answer, AnswerMode, Citation
 from bot.answering.questions import AnswerKind, Question, content_terms, kind_match
-from index.sentences import Sentence, split_sentences
+from bot.answering.vectors import SentenceVectors
+from index.sentences import Sentence, chunk_offset, split_sentences
 
 # Weights of meaning, words and kind in a sentence's score, and the score
 # below which the bot abstains: calibrated on the dev set's in-scope and
-# out-of-scope questions (bench/answer_quality.py prints both rates).
+# out-of-scope questions (`storybot eval` prints both rates).
 W_MEANING, W_WORDS, W_KIND = 0.45, 0.40, 0.15
 ABSTAIN_BELOW = 0.43
 # A second sentence joins the first when it is among the next few, scores
@@ -71,30 +68,11 @@ class ScoredSentence:
 
 
 class ExtractiveAnswerer:
-    """Chooses answer sentences from retrieved chunks; keeps sentence vectors cached."""
+    """Chooses answer sentences from retrieved chunks."""
 
-    def __init__(self, embed_model: BaseEmbedding, cache_size: int = 20_000):
-        self.embed_model = embed_model
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
-        self._cache_lock = threading.Lock()  # the Telegram bot answers from several threads
-
-    def sentence_vectors(self, texts: list[str]) -> np.ndarray:
-        """Embeddings of sentences, cached across questions."""
-        with self._cache_lock:
-            known = {t: self._vectors[t] for t in texts if t in self._vectors}
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            vectors = self.embed_model.get_text_embedding_batch(missing)
-            fresh = {
-                t: np.asarray(v, dtype=np.float32) for t, v in zip(missing, vectors, strict=True)
-            }
-            known.update(fresh)
-            with self._cache_lock:
-                self._vectors.update(fresh)
-                while len(self._vectors) > self._cache_size:
-                    self._vectors.popitem(last=False)
-        return np.stack([known[t] for t in texts])
+    def __init__(self, vectors: SentenceVectors, refusal: str):
+        self.vectors = vectors
+        self.refusal = refusal
 
     def score(
         self, question: Question, chunks: list[NodeWithScore], stats: TermStats
@@ -103,17 +81,14 @@ class ExtractiveAnswerer:
         candidates: dict[str, tuple[Sentence, dict]] = {}
         for hit in chunks:
             node = hit.node
-            for sentence in _chunk_sentences(node.get_content(), node.start_char_idx or 0):
+            for sentence in _chunk_sentences(node.get_content(), chunk_offset(node)):
                 # A question in the article (a sub-heading, say) never answers one.
                 if not sentence.text.endswith("?"):
                     candidates.setdefault(sentence.text, (sentence, node.metadata))
         if not candidates:
             return []
         texts = list(candidates)
-        query_vector = np.asarray(
-            self.embed_model.get_query_embedding(question.search_text), dtype=np.float32
-        )
-        meanings = self.sentence_vectors(texts) @ query_vector
+        meanings = self.vectors.texts(texts) @ self.vectors.query(question.search_text)
         weights = {t: stats.idf(t) for t in question.terms}
         total = sum(weights.values()) or 1.0
         scored = []
@@ -135,7 +110,7 @@ class ExtractiveAnswerer:
         """The best sentence(s) as an answer with citations, or an abstention."""
         scored = self.score(question, chunks, stats)
         if not scored or scored[0].score < ABSTAIN_BELOW:
-            return abstention(question, "extractive")
+            return abstention(question, "extractive", self.refusal)
         chosen = [scored[0]]
         second = self._second_sentence(scored)
         if second is not None:
@@ -148,7 +123,7 @@ class ExtractiveAnswerer:
             answer=text,
             abstained=False,
             mode="extractive",
-            citations=citations,
+            citations=tuple(citations),
             standalone_question=question.search_text,
         )
 
@@ -183,9 +158,10 @@ def citation(n: int, sentence: Sentence, meta: dict) -> Citation:
     )
 
 
-def abstention(question: Question, mode: str) -> Answer:
+def abstention(question: Question, mode: AnswerMode, refusal: str) -> Answer:
+    """The refusal: the articles do not answer `question`."""
     return Answer(
-        answer=refusal(), abstained=True, mode=mode, standalone_question=question.search_text
+        answer=refusal, abstained=True, mode=mode, standalone_question=question.search_text
     )
 
 

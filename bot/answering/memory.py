@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-_SCHEMA = """
+from bot.sqlite import open_database
+
+# One SQL script per schema version (bot.sqlite); append, never edit a shipped one.
+MIGRATIONS = [
+    """
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     conversation TEXT NOT NULL,
@@ -18,7 +21,8 @@ CREATE TABLE IF NOT EXISTS turns (
     answer TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns (conversation, id);
-"""
+""",
+]
 
 
 @dataclass(frozen=True)
@@ -33,16 +37,10 @@ class ConversationMemory:
     """The last `max_turns` turns of each conversation, for `ttl_seconds`; survives restarts."""
 
     def __init__(self, path: Path, max_turns: int = 6, ttl_seconds: float = 86_400):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.max_turns = max_turns
         self.ttl_seconds = ttl_seconds
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # With WAL, NORMAL syncs at checkpoints instead of on every commit: a turn
-        # survives the bot's crash or restart, only an OS crash can lose the last ones.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, MIGRATIONS)
 
     def turns(self, conversation: str) -> list[Turn]:
         """The conversation's recent turns, oldest first."""

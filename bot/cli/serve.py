@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.common import fail, load_settings
 from bot.settings import BotSettings
 
 
@@ -22,26 +23,16 @@ def run_command(
     port: Annotated[int | None, typer.Option(help="Webhook listen port.")] = None,
 ) -> None:
     """Run the Telegram bot (TELEGRAM_BOT_TOKEN from the environment or .env)."""
-    overrides = {
-        k: v
-        for k, v in {
-            "webhook_url": webhook_url,
-            "webhook_listen": host,
-            "webhook_port": port,
-        }.items()
-        if v is not None
-    }
-    settings = BotSettings(**overrides)
+    settings = load_settings(
+        BotSettings, webhook_url=webhook_url, webhook_listen=host, webhook_port=port
+    )
     if settings.telegram_bot_token is None:
-        typer.echo(
-            "error: TELEGRAM_BOT_TOKEN is not set (put it in the environment or .env). "
-            "`storybot chat` answers in the terminal with no token.",
-            err=True,
+        raise fail(
+            "TELEGRAM_BOT_TOKEN is not set (put it in the environment or .env). "
+            "`storybot chat` answers in the terminal with no token."
         )
-        raise typer.Exit(2)
     if settings.webhook_url and settings.webhook_secret is None:
-        typer.echo("error: a webhook needs TELEGRAM_WEBHOOK_SECRET to check requests", err=True)
-        raise typer.Exit(2)
+        raise fail("a webhook needs TELEGRAM_WEBHOOK_SECRET to check requests")
     from bot.telegram.app import run
 
     run(settings)
@@ -53,7 +44,7 @@ def feedback_command(
     """Show the answers users marked 👎, newest first."""
     from bot.telegram.feedback import FeedbackStore
 
-    settings = BotSettings()
+    settings = load_settings(BotSettings)
     if not settings.feedback_path.exists():
         typer.echo("No feedback yet.")
         return

@@ -1,43 +1,36 @@
-"""Answer quality, measured offline from a plain QA file: no judge model, only string checks.
+"""The QA file: JSONL, one dialogue a line, validated by a pydantic model.
 
-A QA file is JSONL, one dialogue a line::
+A QA file looks like::
 
     {"turns": ["Which groups were proscribed?", "When did that happen?"],
      "expect_all": ["July 20"]}
     {"turns": ["How old is Ken Loach?"], "expect_any": ["85", "eighty-five"]}
     {"turns": ["Who is the Prime Minister of France?"], "in_scope": false}
 
-Every dialogue is asked turn by turn in a fresh conversation and its last answer
-is judged (`DialogueResult`); `summarise` turns the results into an `EvalReport`
-whose metrics are defined on its fields. This module is pure: running the engine
-or the baseline is `bot.cli.evaluate`'s job.
+Every dialogue is asked turn by turn in a fresh conversation and its last
+answer is judged (`bot.evaluation.judging`).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
-import statistics
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from bot.errors import EvalFileError
 
 Mode = Literal["all", "any"]
 Kind = Literal["single", "followup", "out"]
-
-_KEYS = {"turns", "expect_all", "expect_any", "in_scope", "id"}
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
-_AROUND_FACT = " \"'.,"
-NOT_AVAILABLE = "–"  # an empty denominator: nothing to measure
-
-
-class EvalFileError(ValueError):
-    """The QA file cannot be evaluated; the message names the file and line."""
-
-
-# --- the QA file ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -80,419 +73,62 @@ def load_dialogues(path: Path) -> list[Dialogue]:
     return dialogues
 
 
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class DialogueLine(BaseModel):
+    """What one line of a QA file may hold."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    turns: Annotated[list[NonEmpty], Field(min_length=1)]
+    expect_all: list[NonEmpty] | None = None
+    expect_any: list[NonEmpty] | None = None
+    in_scope: bool = True
+    id: str | int = ""
+
+    @model_validator(mode="after")
+    def _expectations(self) -> DialogueLine:
+        expects = bool(self.expect_all) + bool(self.expect_any)
+        if not self.in_scope and expects:
+            raise ValueError('an out-of-scope dialogue ("in_scope": false) expects no facts')
+        if self.in_scope and expects != 1:
+            raise ValueError(
+                'give exactly one of "expect_all" or "expect_any" (or "in_scope": false)'
+            )
+        return self
+
+
 def parse_dialogue(line: str, where: str, number: int = 0) -> Dialogue:
     """One JSONL line as a Dialogue; `where` ('FILE:LINE') prefixes every error."""
-
-    def fail(problem: str) -> EvalFileError:
-        return EvalFileError(f"{where}: {problem}")
-
     try:
-        item = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise fail(f"not valid JSON ({error.msg} at column {error.colno})") from None
-    if not isinstance(item, dict):
-        raise fail('expected a JSON object like {"turns": [...], "expect_all": [...]}')
-    unknown = sorted(set(item) - _KEYS)
-    if unknown:
-        raise fail(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_KEYS))}")
-    turns = _strings(item, "turns", fail)
-    if not turns:
-        raise fail('"turns" is missing or empty: give the questions asked, in order')
-    in_scope = item.get("in_scope", True)
-    if not isinstance(in_scope, bool):
-        raise fail(f'"in_scope" must be true or false, got {in_scope!r}')
-    ident = item.get("id", "")
-    if not isinstance(ident, str | int):
-        raise fail(f'"id" must be a string, got {ident!r}')
-    every, some = _strings(item, "expect_all", fail), _strings(item, "expect_any", fail)
-    if not in_scope:
-        if every or some:
-            raise fail('an out-of-scope dialogue ("in_scope": false) expects no facts')
-        return Dialogue(turns, (), "all", False, number, str(ident))
-    if bool(every) == bool(some):
-        raise fail('give exactly one of "expect_all" or "expect_any" (or "in_scope": false)')
-    return Dialogue(turns, every or some, "all" if every else "any", True, number, str(ident))
-
-
-def _strings(item: dict, key: str, fail: Callable[[str], EvalFileError]) -> tuple[str, ...]:
-    value = item.get(key)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise fail(f'"{key}" must be a list of non-empty strings, got {json.dumps(value)}')
-    return tuple(v.strip() for v in value)
-
-
-# --- judging ----------------------------------------------------------------------------
-
-
-def normalise(text: str) -> str:
-    """Text as facts are looked for in it: curly quotes straightened, spacing collapsed."""
-    return " ".join(text.translate(_QUOTES).split())
-
-
-def fact_pattern(fact: str) -> re.Pattern[str]:
-    """A fact as whole words, case-insensitive; quotes and spacing unified.
-
-    '85' is found in 'Loach, 85, said' but not in '1985'; quotes and full stops
-    around the fact ('"Resist".') are not part of it.
-    """
-    core = normalise(fact).strip(_AROUND_FACT) or normalise(fact)
-    return re.compile(rf"(?<!\w){re.escape(core)}(?!\w)", re.IGNORECASE)
-
-
-def fact_in(text: str, fact: str) -> bool:
-    """Whether `text` states `fact` (see `fact_pattern`)."""
-    return fact_pattern(fact).search(normalise(text)) is not None
-
-
-def facts_found(text: str, facts: Sequence[str], mode: Mode) -> bool:
-    """All (mode 'all') or any (mode 'any') of `facts` in `text`; never true without facts."""
-    if not facts:
-        return False
-    test = all if mode == "all" else any
-    return test(fact_in(text, fact) for fact in facts)
-
-
-def facts_cited(quotes: Sequence[str], facts: Sequence[str], mode: Mode) -> bool:
-    """Every fact (all) or some fact (any) in at least one quote, each on its own."""
-    if not facts:
-        return False
-    test = all if mode == "all" else any
-    return test(any(fact_in(quote, fact) for quote in quotes) for fact in facts)
-
-
-def retrieval_rank(chunks: Iterable[str], facts: Sequence[str], mode: Mode) -> int | None:
-    """1-based rank of the first chunk that holds the facts (as `facts_found`), else None."""
-    for rank, text in enumerate(chunks, 1):
-        if facts_found(text, facts, mode):
-            return rank
-    return None
-
-
-@dataclass(frozen=True)
-class DialogueResult:
-    """One dialogue as asked: its last answer, the quotes cited, retrieval, timings."""
-
-    dialogue: Dialogue
-    answer: str
-    abstained: bool
-    quotes: tuple[str, ...] = ()
-    # Rank of the first of the top-k chunks retrieved for the last (resolved) question
-    # that holds the facts; None when none does, or when retrieval was not measured.
-    rank: int | None = None
-    ranked: bool = True  # False: retrieval was not measured; hit@k and MRR leave it out
-    latencies_ms: tuple[float, ...] = ()  # one per turn
-    standalone: str = ""  # the last question as searched (a follow-up resolved)
-
-    @property
-    def correct(self) -> bool:
-        """In scope: answered and the answer holds the facts. Out of scope: abstained."""
-        if not self.dialogue.in_scope:
-            return self.abstained
-        return not self.abstained and facts_found(
-            self.answer, self.dialogue.facts, self.dialogue.mode
-        )
-
-    @property
-    def cited(self) -> bool:
-        """In scope, answered, and the facts are in the cited quotes (not only the answer)."""
-        return (
-            self.dialogue.in_scope
-            and not self.abstained
-            and facts_cited(self.quotes, self.dialogue.facts, self.dialogue.mode)
-        )
-
-    def problem(self, cites: bool = True) -> str | None:
-        """Why this result counts against the system, or None when it does not."""
-        if not self.dialogue.in_scope:
-            return None if self.abstained else "answered where it should have abstained"
-        if self.abstained:
-            return "abstained"
-        if not self.correct:
-            return "wrong answer"
-        if cites and not self.cited:
-            return "right answer, but the facts are not in a cited quote"
-        return None
-
-
-# --- the report -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """hits out of total; `value` is None when total is 0 (nothing to measure)."""
-
-    hits: int
-    total: int
-
-    @property
-    def value(self) -> float | None:
-        return self.hits / self.total if self.total else None
-
-    def shown(self) -> str:
-        if not self.total:
-            return NOT_AVAILABLE
-        return f"{self.hits / self.total:.1%} ({self.hits}/{self.total})"
-
-    def to_json(self) -> dict:
-        return {"value": self.value, "hits": self.hits, "total": self.total}
-
-
-def share(results: Iterable[DialogueResult], test: Callable[[DialogueResult], bool]) -> Ratio:
-    """How many of `results` pass `test`, out of all of them."""
-    items = list(results)
-    return Ratio(sum(1 for r in items if test(r)), len(items))
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0..100), linear between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-@dataclass(frozen=True)
-class EvalReport:
-    """The figures of one system over one QA file.
-
-    Groups: single (in scope, one turn), followup (in scope, more turns), out (out of
-    scope); in scope = single + followup. Every ratio has its denominator; an empty
-    one gives None ('–').
-
-    - accuracy: in-scope dialogues whose last answer is not an abstention and holds
-      the expected facts (all of expect_all / any of expect_any; `facts_found`).
-      `single_accuracy` and `followup_accuracy` are the same over each group.
-    - citation_precision: of the in-scope dialogues answered correctly, those whose
-      every expected fact (all) / some expected fact (any) appears in at least one
-      cited quote (`facts_cited`): the answer is proved by its sources, not only
-      stated. None for a system that does not cite (the baseline).
-    - abstention: out-of-scope dialogues where it abstained.
-    - answered_out_of_scope: out-of-scope dialogues where it answered instead
-      (a wrong answer where it should have abstained).
-    - false_abstention: in-scope dialogues where it abstained.
-    - hit_at_k: in-scope dialogues where one of the top k chunks retrieved for the
-      last question (as resolved against the conversation) holds the facts;
-      only over dialogues whose retrieval was measured.
-    - mrr: mean over those dialogues of 1/rank of the first such chunk (0 if none).
-    - latency p50/p95: milliseconds per question asked (every turn of every dialogue).
-    """
-
-    name: str
-    k: int
-    counts: dict[str, int]
-    accuracy: Ratio
-    single_accuracy: Ratio
-    followup_accuracy: Ratio
-    citation_precision: Ratio
-    abstention: Ratio
-    answered_out_of_scope: Ratio
-    false_abstention: Ratio
-    hit_at_k: Ratio
-    mrr: float | None
-    mrr_total: int
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    latency_n: int
-    median_answer_chars: float | None
-    cites: bool = True
-    results: list[DialogueResult] = field(default_factory=list, repr=False)
-
-    def failures(self) -> list[tuple[DialogueResult, str]]:
-        """The dialogues it got wrong (and right answers without a cited proof), with why."""
-        out = []
-        for result in self.results:
-            why = result.problem(self.cites)
-            if why is not None:
-                out.append((result, why))
-        return out
-
-    def to_json(self) -> dict:
-        """Every figure, as plain JSON; ratios as {value, hits, total}."""
-        return {
-            "system": self.name,
-            "k": self.k,
-            "dialogues": self.counts,
-            "accuracy": self.accuracy.to_json(),
-            "single_turn_accuracy": self.single_accuracy.to_json(),
-            "followup_accuracy": self.followup_accuracy.to_json(),
-            "citation_precision": self.citation_precision.to_json() if self.cites else None,
-            "abstention": self.abstention.to_json(),
-            "answered_out_of_scope": self.answered_out_of_scope.to_json(),
-            "false_abstention": self.false_abstention.to_json(),
-            "hit_at_k": self.hit_at_k.to_json(),
-            "mrr": {"value": self.mrr, "total": self.mrr_total},
-            "latency_ms": {
-                "p50": self.latency_p50_ms,
-                "p95": self.latency_p95_ms,
-                "n": self.latency_n,
-            },
-            "median_answer_chars": self.median_answer_chars,
-            "failures": [
-                {
-                    "line": r.dialogue.line,
-                    "id": r.dialogue.id,
-                    "kind": r.dialogue.kind,
-                    "turns": list(r.dialogue.turns),
-                    "expected": r.dialogue.expected(),
-                    "answer": r.answer,
-                    "abstained": r.abstained,
-                    "searched": r.standalone,
-                    "problem": why,
-                }
-                for r, why in self.failures()
-            ],
-        }
-
-
-def summarise(
-    results: Sequence[DialogueResult], k: int, name: str = "storybot", cites: bool = True
-) -> EvalReport:
-    """The `EvalReport` of `results`; `k` is the retrieval depth their ranks were taken at."""
-    groups: dict[str, list[DialogueResult]] = {"single": [], "followup": [], "out": []}
-    for result in results:
-        groups[result.dialogue.kind].append(result)
-    in_scope = groups["single"] + groups["followup"]
-    correct = [r for r in in_scope if r.correct]
-    measured = [r for r in in_scope if r.ranked]
-    latencies = [ms for r in results for ms in r.latencies_ms]
-    answered = [len(r.answer) for r in results if not r.abstained]
-    return EvalReport(
-        name=name,
-        k=k,
-        counts={kind: len(group) for kind, group in groups.items()},
-        accuracy=share(in_scope, lambda r: r.correct),
-        single_accuracy=share(groups["single"], lambda r: r.correct),
-        followup_accuracy=share(groups["followup"], lambda r: r.correct),
-        citation_precision=share(correct, lambda r: r.cited) if cites else Ratio(0, 0),
-        abstention=share(groups["out"], lambda r: r.abstained),
-        answered_out_of_scope=share(groups["out"], lambda r: not r.abstained),
-        false_abstention=share(in_scope, lambda r: r.abstained),
-        hit_at_k=share(measured, lambda r: r.rank is not None and r.rank <= k),
-        mrr=(
-            sum(1 / r.rank for r in measured if r.rank and r.rank <= k) / len(measured)
-            if measured
-            else None
-        ),
-        mrr_total=len(measured),
-        latency_p50_ms=percentile(latencies, 50),
-        latency_p95_ms=percentile(latencies, 95),
-        latency_n=len(latencies),
-        median_answer_chars=statistics.median(answered) if answered else None,
-        cites=cites,
-        results=list(results),
-    )
-
-
-# --- rendering --------------------------------------------------------------------------
-
-
-def _number(value: float | None, digits: int) -> str:
-    return NOT_AVAILABLE if value is None else f"{value:.{digits}f}"
-
-
-def table_rows(report: EvalReport) -> list[tuple[str, str]]:
-    """(label, shown value) for each metric, in table order."""
-    k = report.k
-    return [
-        ("answer accuracy (in scope)", report.accuracy.shown()),
-        ("  single-turn", report.single_accuracy.shown()),
-        ("  follow-up", report.followup_accuracy.shown()),
-        (
-            "citation precision",
-            report.citation_precision.shown() if report.cites else "(no citations)",
-        ),
-        ("abstention (out of scope)", report.abstention.shown()),
-        ("answered where it should abstain", report.answered_out_of_scope.shown()),
-        ("false abstention (in scope)", report.false_abstention.shown()),
-        (f"retrieval hit@{k}", report.hit_at_k.shown()),
-        (f"retrieval MRR@{k}", f"{_number(report.mrr, 3)} (n={report.mrr_total})"),
-        ("latency p50 (ms)", f"{_number(report.latency_p50_ms, 1)} (n={report.latency_n})"),
-        ("latency p95 (ms)", f"{_number(report.latency_p95_ms, 1)} (n={report.latency_n})"),
-    ]
-
-
-def render_table(reports: Sequence[EvalReport]) -> str:
-    """The metrics of one or more systems side by side, one column each."""
-    rows = [table_rows(r) for r in reports]
-    width = max(len(label) for label, _ in rows[0]) + 2
-    columns = [
-        max(len(r.name), *(len(v) for _, v in system))
-        for r, system in zip(reports, rows, strict=True)
-    ]
-    header = "".join(f"  {r.name:>{w}}" for r, w in zip(reports, columns, strict=True))
-    lines = [f"{'metric':<{width}}{header}".rstrip()]
-    for i, (label, _) in enumerate(rows[0]):
-        values = "".join(f"  {system[i][1]:>{w}}" for system, w in zip(rows, columns, strict=True))
-        lines.append(f"{label:<{width}}{values}")
-    return "\n".join(lines)
-
-
-def shorten(text: str, limit: int = 150) -> str:
-    """One line of at most `limit` characters."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def render_failures(report: EvalReport, limit: int = 150) -> str:
-    """The dialogues a system got wrong, each with what it expected and what it answered."""
-    failures = report.failures()
-    lines = [f"{report.name}: {len(failures)} of {len(report.results)} dialogues need a look"]
-    for result, why in failures:
-        d = result.dialogue
-        ident = f" ({d.id})" if d.id else ""
-        lines.append(f"  line {d.line}{ident} [{d.kind}] {' → '.join(d.turns)}")
-        lines.append(f"      {why}; expected: {d.expected()}")
-        said = "(abstained) " if result.abstained else ""
-        lines.append(f"      answered: {said}{shorten(result.answer, limit)}")
-    return "\n".join(lines)
-
-
-# --- quality gates ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """A minimum a metric must reach (a fraction 0..1); an unmeasurable metric misses it."""
-
-    option: str
-    metric: str
-    minimum: float
-    actual: float | None
-
-    @property
-    def passed(self) -> bool:
-        return self.actual is not None and self.actual >= self.minimum
-
-    def describe(self) -> str:
-        actual = NOT_AVAILABLE if self.actual is None else f"{self.actual:.1%}"
-        verdict = "ok" if self.passed else "MISSED"
-        return f"{self.metric} {actual}, {self.option} {self.minimum:.1%}: {verdict}"
-
-    def to_json(self) -> dict:
-        return {
-            "option": self.option,
-            "metric": self.metric,
-            "minimum": self.minimum,
-            "actual": self.actual,
-            "passed": self.passed,
-        }
-
-
-def check_thresholds(
-    report: EvalReport, min_accuracy: float | None, min_abstention: float | None
-) -> list[Threshold]:
-    """--min-accuracy on in-scope accuracy, --min-abstention on out-of-scope abstention."""
-    checks = []
-    if min_accuracy is not None:
-        checks.append(
-            Threshold("--min-accuracy", "answer accuracy", min_accuracy, report.accuracy.value)
-        )
-    if min_abstention is not None:
-        checks.append(
-            Threshold("--min-abstention", "abstention", min_abstention, report.abstention.value)
-        )
-    return checks
+        item = DialogueLine.model_validate_json(line)
+    except ValidationError as error:
+        raise EvalFileError(f"{where}: {_problem(error)}") from None
+    facts = tuple(item.expect_all or item.expect_any or ())
+    mode: Mode = "any" if item.expect_any else "all"
+    return Dialogue(tuple(item.turns), facts, mode, item.in_scope, number, str(item.id))
+
+
+def _problem(error: ValidationError) -> str:
+    """The first problem of a line, in words: which key, what is wrong."""
+    first = error.errors()[0]
+    kind, loc = first["type"], first["loc"]
+    key = str(loc[0]) if loc else ""
+    if kind == "json_invalid":
+        return f"not valid JSON ({first['ctx'].get('error', first['msg'])})"
+    if kind == "model_type":
+        return 'expected a JSON object like {"turns": [...], "expect_all": [...]}'
+    if kind == "extra_forbidden":
+        unknown = sorted(str(e["loc"][0]) for e in error.errors() if e["type"] == kind)
+        allowed = ", ".join(sorted(DialogueLine.model_fields))
+        return f"unknown key(s) {', '.join(unknown)}; allowed: {allowed}"
+    if key == "turns" and kind in ("missing", "too_short"):
+        return '"turns" is missing or empty: give the questions asked, in order'
+    if key in ("turns", "expect_all", "expect_any"):
+        return f'"{key}" must be a list of non-empty strings, got {json.dumps(first["input"])}'
+    if key == "in_scope":
+        return f'"in_scope" must be true or false, got {json.dumps(first["input"])}'
+    if key == "id":
+        return f'"id" must be a string, got {json.dumps(first["input"])}'
+    return str(first["msg"]).removeprefix("Value error, ")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
@@ -17,6 +18,8 @@ from telegram.ext import (
 )
 
 from bot.answering.engine import AnswerEngine
+from bot.answering.prompts import Prompts
+from bot.errors import IndexNotBuiltError
 from bot.settings import BotSettings
 from bot.telegram import handlers
 from bot.telegram.feedback import FeedbackStore
@@ -64,6 +67,8 @@ def protect_logs(token: str) -> None:
 
 def build_application(settings: BotSettings, engine: AnswerEngine | None = None) -> Application:
     """The bot: handlers, rate limiter, shared state. Nothing is sent until it runs."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     token = settings.telegram_bot_token.get_secret_value()
     protect_logs(token)
     application = (
@@ -84,9 +89,10 @@ def build_application(settings: BotSettings, engine: AnswerEngine | None = None)
     )
     application.bot_data["state"] = handlers.BotState(
         settings=settings,
-        engine=engine or AnswerEngine(settings),
+        engine=engine or AnswerEngine.from_settings(settings),
         feedback=FeedbackStore(settings.feedback_path),
         rate_limit=QuestionRateLimit(settings.questions_per_minute),
+        examples=Prompts(settings.prompts_dir).examples,
     )
     # New messages only: an edited question is not asked again.
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
@@ -114,7 +120,7 @@ async def _register_commands(application: Application) -> None:
     engine = application.bot_data["state"].engine
     try:
         await asyncio.to_thread(engine.warm_up)
-    except LookupError as error:  # no index yet: commands work, questions get an apology
+    except IndexNotBuiltError as error:  # commands work; questions get an apology
         log.warning("not warmed up: %s", error)
     await application.bot.set_my_commands(COMMANDS)
 
@@ -124,9 +130,11 @@ def run(settings: BotSettings) -> None:
     serve(build_application(settings), settings)
 
 
-def serve(application: Application, settings: BotSettings, **options) -> None:
+def serve(application: Application, settings: BotSettings, **options: Any) -> None:
     """A webhook when one is configured, else long polling. `options` go to PTB's runner."""
     if settings.webhook_url:
+        if settings.webhook_secret is None:
+            raise ValueError("a webhook needs TELEGRAM_WEBHOOK_SECRET to check requests")
         application.run_webhook(
             listen=settings.webhook_listen,
             port=settings.webhook_port,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.answering.answer import Answer
+from bot.sqlite import open_database
 
-_SCHEMA = """
+# One SQL script per schema version (bot.sqlite); append, never edit a shipped one.
+MIGRATIONS = [
+    """
 CREATE TABLE IF NOT EXISTS answers (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     chat TEXT NOT NULL,
@@ -27,7 +29,8 @@ CREATE TABLE IF NOT EXISTS votes (
     voted_at REAL NOT NULL,
     PRIMARY KEY (answer_id, user_id)
 );
-"""
+""",
+]
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,8 @@ class FeedbackStore:
     """Answers that were sent, and the votes on them."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # Synced at WAL checkpoints, not on each commit (as in bot.answering.memory): a vote
-        # survives a restart of the bot, only an OS crash can lose the last ones.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, MIGRATIONS)
 
     def record_answer(self, chat: str, question: str, answer: Answer) -> int:
         """Keep a sent answer; its id goes into the feedback buttons."""
@@ -65,7 +62,9 @@ class FeedbackStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 (chat, time.time(), question, answer.answer, citations),
             )
-            return int(cursor.lastrowid)
+            if cursor.lastrowid is None:  # sqlite3 sets it after every INSERT
+                raise RuntimeError("the answer was not stored")
+            return cursor.lastrowid
 
     def vote(self, answer_id: int, user_id: int, helpful: bool) -> bool:
         """Store (or change) one user's vote; False when the answer is unknown."""

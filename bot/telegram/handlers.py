@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from weakref import WeakValueDictionary
 
 from telegram import (
     InlineKeyboardButton,
@@ -41,6 +42,7 @@ TYPING_EVERY_SECONDS = 4.5  # Telegram shows "typing…" for 5 s per chat action
 EDIT_EVERY_SECONDS = 1.0
 ANSWER_WORKERS = 2
 FEEDBACK_PREFIX = "fb"
+REMEMBERED_REFUSALS = 10_000
 
 
 @dataclass
@@ -51,16 +53,44 @@ class BotState:
     engine: AnswerEngine
     feedback: FeedbackStore
     rate_limit: QuestionRateLimit
-    locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
-    refused: set[int] = field(default_factory=set)
+    examples: list[str] = field(default_factory=list)  # example questions for /start, /ask
+    # A conversation's lock lives while a question of it is under way, then goes.
+    locks: WeakValueDictionary[str, asyncio.Lock] = field(default_factory=WeakValueDictionary)
+    # Chats refused lately, the oldest forgotten past the cap (they are refused again, once).
+    refused: OrderedDict[int, None] = field(default_factory=OrderedDict)
     # Answers are CPU-bound: a few at a time finish sooner, on average, than all at once.
     workers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(ANSWER_WORKERS, thread_name_prefix="answer")
     )
 
+    def lock(self, conversation: str) -> asyncio.Lock:
+        """The lock that keeps one conversation's answers in order."""
+        lock = self.locks.get(conversation)
+        if lock is None:
+            lock = self.locks[conversation] = asyncio.Lock()
+        return lock
+
+    def first_refusal(self, chat_id: int) -> bool:
+        """Whether this chat has not been told lately that it may not use the bot."""
+        if chat_id in self.refused:
+            return False
+        self.refused[chat_id] = None
+        while len(self.refused) > REMEMBERED_REFUSALS:
+            self.refused.popitem(last=False)
+        return True
+
 
 def state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
-    return context.application.bot_data["state"]
+    bot_state: BotState = context.application.bot_data["state"]
+    return bot_state
+
+
+def message_of(update: Update) -> Message:
+    """The message a handler answers; its filters only let updates with one through."""
+    message = update.effective_message
+    if message is None:
+        raise ValueError(f"update {update.update_id} has no message")
+    return message
 
 
 def conversation_id(message: Message) -> str:
@@ -75,13 +105,13 @@ def conversation_id(message: Message) -> str:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: a greeting and three example questions."""
     if await allowed(update, context):
-        await update.effective_message.reply_text(texts.greeting())
+        await message_of(update).reply_text(texts.greeting(state(context).examples))
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: how to ask, in private and in groups."""
     if await allowed(update, context):
-        await update.effective_message.reply_text(texts.TELEGRAM_HELP)
+        await message_of(update).reply_text(texts.TELEGRAM_HELP)
 
 
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -89,16 +119,14 @@ async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not await allowed(update, context):
         return
     articles = await asyncio.to_thread(state(context).engine.sources)
-    await update.effective_message.reply_text(
-        texts.sources_text(articles), disable_web_page_preview=True
-    )
+    await message_of(update).reply_text(texts.sources_text(articles), disable_web_page_preview=True)
 
 
 async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/reset: forget this conversation (this chat, or this forum topic)."""
     if not await allowed(update, context):
         return
-    message = update.effective_message
+    message = message_of(update)
     await asyncio.to_thread(state(context).engine.reset, conversation_id(message))
     await message.reply_text(texts.RESET)
 
@@ -107,7 +135,7 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """/ask QUESTION (also /ask@BotName in groups): an answer with its sources."""
     question = " ".join(context.args or []).strip()
     if not question:
-        await update.effective_message.reply_text(texts.ASK_USAGE)
+        await message_of(update).reply_text(texts.ask_usage(state(context).examples))
         return
     await answer(update, context, question)
 
@@ -117,12 +145,12 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any text in a private chat is a question; the reply is the answer with sources."""
-    await answer(update, context, update.effective_message.text)
+    await answer(update, context, message_of(update).text or "")
 
 
 async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """In groups, a message that @mentions the bot or replies to it is a question."""
-    message = update.effective_message
+    message = message_of(update)
     if message.from_user is None or message.from_user.is_bot:
         return
     bot = context.bot
@@ -136,7 +164,7 @@ async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     ]
     if not (is_reply or mentions):
         return
-    question = message.text
+    question = message.text or ""
     for text in mentions:
         question = question.replace(text, " ")
     await answer(update, context, " ".join(question.split()))
@@ -147,7 +175,7 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: s
     if not await allowed(update, context):
         return
     bot_state = state(context)
-    message = update.effective_message
+    message = message_of(update)
     user_id = update.effective_user.id if update.effective_user else message.chat_id
     if not question.strip():
         await message.reply_text(texts.EMPTY_QUESTION)
@@ -160,13 +188,23 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: s
         return
     conversation = conversation_id(message)
     # Answers in one conversation keep their order; other conversations run alongside.
-    async with bot_state.locks[conversation]:
+    async with bot_state.lock(conversation):
+        started = time.perf_counter()
         typing = asyncio.create_task(keep_typing(message))
         try:
             final, preview = await produce_answer(context, message, conversation, question)
         finally:
             typing.cancel()
         await send_answer(context, message, conversation, question, final, preview)
+    # What a maintainer needs to follow the bot, never what anyone wrote.
+    log.info(
+        "update %s in %s: %s, %d citation(s), %.0f ms",
+        update.update_id,
+        conversation,
+        "abstained" if final.abstained else f"answered ({final.mode})",
+        len(final.citations),
+        (time.perf_counter() - started) * 1000,
+    )
 
 
 async def keep_typing(message: Message) -> None:
@@ -180,18 +218,13 @@ async def keep_typing(message: Message) -> None:
 async def produce_answer(
     context: ContextTypes.DEFAULT_TYPE, message: Message, conversation: str, question: str
 ) -> tuple[Answer, Message | None]:
-    """Run the engine off the event loop; in LLM mode, show the answer as it streams.
+    """Run the engine in the worker pool; show partial answers as an LLM streams them.
 
     Returns the final answer and the message that previewed it, if one was sent.
+    An extractive engine streams nothing but the final answer, so it sends no preview.
     """
     engine = state(context).engine
     loop = asyncio.get_running_loop()
-    if engine.llm is None:
-        final = await loop.run_in_executor(
-            state(context).workers, engine.ask, conversation, question
-        )
-        return final, None
-
     updates: asyncio.Queue[str | Answer | BaseException] = asyncio.Queue()
 
     def run() -> None:
@@ -201,7 +234,7 @@ async def produce_answer(
         except BaseException as error:  # handed to the loop, raised there
             loop.call_soon_threadsafe(updates.put_nowait, error)
 
-    worker = asyncio.create_task(asyncio.to_thread(run))
+    worker = loop.run_in_executor(state(context).workers, run)
     preview = StreamPreview(context, message)
     try:
         while True:
@@ -290,8 +323,10 @@ def feedback_keyboard(answer_id: int) -> InlineKeyboardMarkup:
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A press on 👍/👎 is stored and acknowledged with a short notice."""
     query = update.callback_query
+    if query is None:
+        return
     try:
-        _, answer_id, helpful = query.data.split(":")
+        _, answer_id, helpful = (query.data or "").split(":")
         stored = await asyncio.to_thread(
             state(context).feedback.vote, int(answer_id), query.from_user.id, helpful == "1"
         )
@@ -312,10 +347,7 @@ async def allowed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     user_ok = not settings.allowed_user_ids or (user and user.id in settings.allowed_user_ids)
     if chat_ok and user_ok:
         return True
-    refused = state(context).refused
-    key = chat.id if chat else 0
-    if key not in refused:
-        refused.add(key)
+    if state(context).first_refusal(chat.id if chat else 0) and update.effective_message:
         await update.effective_message.reply_text(texts.NOT_ALLOWED)
     return False
 

@@ -18,10 +18,11 @@ class Reply:
     answer: Answer | None = None
     error: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
+        """The `--json` line: the answer's object, or the command's reply."""
         if self.answer is not None:
             return self.answer.to_json()
-        data = {"command": self.command, "answer": self.text, "citations": []}
+        data: dict[str, object] = {"command": self.command, "answer": self.text, "citations": []}
         if self.error:
             data["error"] = self.error
         return data

@@ -1,0 +1,54 @@
+"""`.env.example` documents every setting, with the default the code really uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic.fields import FieldInfo
+
+from bot.settings import BotSettings, LogSettings
+
+EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
+
+
+def documented() -> dict[str, str]:
+    pairs = {}
+    for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def env_names(field: FieldInfo) -> list[str]:
+    alias = field.validation_alias
+    if isinstance(alias, str):
+        return [alias]
+    return [str(choice) for choice in getattr(alias, "choices", [])]
+
+
+def shown(default: object) -> str:
+    """A default as a line of `.env` writes it (None and empty sets: nothing)."""
+    if default is None or default == frozenset():
+        return ""
+    if hasattr(default, "get_secret_value"):
+        return ""
+    return str(default)
+
+
+def test_every_setting_is_documented_with_its_real_default() -> None:
+    lines = documented()
+    fields = {**BotSettings.model_fields, **LogSettings.model_fields}
+    seen = set()
+    for name, field in fields.items():
+        (env,) = env_names(field)
+        seen.add(env)
+        assert env in lines, f"{env} ({name}) is missing from .env.example"
+        default = shown(field.get_default(call_default_factory=True))
+        value = lines[env]
+        # 30 and 30.0, 24 and 24.0 are the same default.
+        if default.replace(".", "", 1).isdigit() and value.replace(".", "", 1).isdigit():
+            assert float(value) == float(default), env
+        else:
+            assert value == default, f"{env}: .env.example says {value!r}, code {default!r}"
+    assert set(lines) <= seen, f"documented but unknown: {sorted(set(lines) - seen)}"
