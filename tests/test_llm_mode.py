@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import make_settings
-from openai_server import ScriptedOpenAIServer, hang, malformed, status, text
+from fakes.openai_server import ScriptedOpenAIServer, hang, malformed, status, text
 
 from bot.answering.answer import Answer
 from bot.answering.engine import AnswerEngine

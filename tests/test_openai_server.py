@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from openai_server import ScriptedOpenAIServer, hang, malformed, status, text
+from fakes.openai_server import ScriptedOpenAIServer, hang, malformed, status, text
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from openai_server import ScriptedOpenAIServer
-from telegram_server import TelegramBotAPIServer
+from fakes.openai_server import ScriptedOpenAIServer
+from fakes.telegram_server import TelegramBotAPIServer
 
 from bot.answering.engine import AnswerEngine
 from bot.settings import BotSettings

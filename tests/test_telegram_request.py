@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import closed_port
+from fakes.telegram_server import TelegramBotAPIServer
 from telegram import Bot
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
-from telegram_server import TelegramBotAPIServer
 
 from bot.telegram.request import AiohttpRequest
 

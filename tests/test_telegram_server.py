@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from fakes.telegram_server import DEFAULT_TOKEN, TelegramBotAPIServer, parse_html
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
 from telegram.constants import ChatAction, MessageEntityType
 from telegram.error import (
@@ -27,7 +28,6 @@ from telegram.error import (
     RetryAfter,
 )
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
-from telegram_server import DEFAULT_TOKEN, TelegramBotAPIServer, parse_html
 
 ANN = 42  # a user, and her private chat with the bot
 GROUP = -1001234567890

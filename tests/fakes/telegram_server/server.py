@@ -59,7 +59,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from loopback_server import LoopbackServer
+
+from fakes.loopback import LoopbackServer
 
 __all__ = [
     "DEFAULT_TOKEN",
