@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import make_settings
+from constants import API_KEY, CORPUS, ENV_PREFIXES, FIRST_QUESTION, FOLLOW_UP, MODEL, REPO
 from fakes.openai_server import ScriptedOpenAIServer, hang, malformed, status, text
 
 from bot.answering.answer import Answer
@@ -29,8 +30,6 @@ from index.articles import Article, load_corpus
 from index.indexer import run_index
 from index.retrieval import StoryIndex
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO / "corpus"
 PROMPTS = REPO / "prompts"
 SYSTEM_PROMPT = (PROMPTS / "system.txt").read_text(encoding="utf-8").strip()
 CONDENSE_PROMPT = (PROMPTS / "condense.txt").read_text(encoding="utf-8").strip()
@@ -39,14 +38,11 @@ REFUSAL = (PROMPTS / "refusal.txt").read_text(encoding="utf-8").strip()
 QUESTION = "When were the four groups proscribed?"
 CLAIM = "The four groups were proscribed at a National Executive Committee meeting on July 20"
 UNSUPPORTED = "Ken Loach won an Oscar in 1990."
-FIRST_QUESTION = "Which groups were proscribed?"
-FOLLOW_UP = "When did that happen?"
 GROUPS_CLAIM = (
     "Resist, Socialist Appeal, Labour in Exile Network and Labour Against the Witchhunt "
     "were proscribed"
 )
 
-_ENV_PREFIXES = ("STORYBOT_", "OPENAI_", "CHROMA_")
 _MARKERS = re.compile(r"\[(\d+)\]")
 
 
@@ -56,7 +52,7 @@ _MARKERS = re.compile(r"\[(\d+)\]")
 def _isolate(mp: pytest.MonkeyPatch, cwd: Path) -> None:
     """No STORYBOT_/OPENAI_/CHROMA_ variables or proxies, and a cwd without a `.env`."""
     for name in list(os.environ):
-        if name.startswith(_ENV_PREFIXES) or name.lower() in ("http_proxy", "https_proxy"):
+        if name.startswith(ENV_PREFIXES) or name.lower() in ("http_proxy", "https_proxy"):
             mp.delenv(name)
     mp.setenv("ANONYMIZED_TELEMETRY", "False")
     mp.setenv("NO_PROXY", "127.0.0.1,localhost")
@@ -147,7 +143,7 @@ def make_engine(
     def build(
         server: ScriptedOpenAIServer,
         *,
-        api_key: str = "test-key",
+        api_key: str = API_KEY,
         llm_timeout: float = 5.0,
         shared_index: bool = True,
     ) -> AnswerEngine:
@@ -262,14 +258,14 @@ def test_well_cited_answer_passes_the_check(
 
     (request,) = server.requests
     assert request["stream"] is True
-    assert request["model"] == "gpt-4o-mini"
+    assert request["model"] == MODEL
     system, user = request["messages"]
     assert system["role"] == "system"
     assert system["content"].startswith(SYSTEM_PROMPT.split(".")[0])
     assert system["content"] == SYSTEM_PROMPT.replace("{refusal}", REFUSAL)
     assert user["role"] == "user"
     assert f"Question: {QUESTION}" in user["content"]
-    assert server.request_headers[0]["authorization"] == "Bearer test-key"
+    assert server.request_headers[0]["authorization"] == f"Bearer {API_KEY}"
 
 
 # ------------------------------------------------------------------ 2. wrong citation

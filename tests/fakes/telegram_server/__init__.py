@@ -44,10 +44,15 @@ server's own and say so.
 
 from fakes.telegram_server.entities import HTMLParseError, parse_html
 from fakes.telegram_server.records import BotMessage, Call
-from fakes.telegram_server.server import DEFAULT_TOKEN, TelegramBotAPIServer
+from fakes.telegram_server.server import (
+    DEFAULT_TOKEN,
+    DEFAULT_USERNAME,
+    TelegramBotAPIServer,
+)
 
 __all__ = [
     "DEFAULT_TOKEN",
+    "DEFAULT_USERNAME",
     "BotMessage",
     "Call",
     "HTMLParseError",

@@ -38,9 +38,10 @@ from fakes.telegram_server.methods import (
 )
 from fakes.telegram_server.records import BotMessage, Call
 
-__all__ = ["DEFAULT_TOKEN", "TelegramBotAPIServer"]
+__all__ = ["DEFAULT_TOKEN", "DEFAULT_USERNAME", "TelegramBotAPIServer"]
 
 DEFAULT_TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz0123"
+DEFAULT_USERNAME = "StoryTestBot"
 
 
 @dataclass
@@ -111,7 +112,7 @@ class TelegramBotAPIServer(BotAPIMethods, LoopbackServer):
         self,
         token: str = DEFAULT_TOKEN,
         *,
-        username: str = "StoryTestBot",
+        username: str = DEFAULT_USERNAME,
         first_name: str = "Story Test Bot",
         strict_html: bool = True,
         port: int = 0,
