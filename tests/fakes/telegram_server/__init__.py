@@ -40,6 +40,11 @@ Descriptions are Telegram's where known (``can't parse entities: ...``,
 ``message is not modified: ...``, ``BUTTON_DATA_INVALID``, ``Too Many Requests:
 retry after N`` ...); a few for cases Telegram words unknowably are the
 server's own and say so.
+
+Modules: ``entities`` (Telegram's HTML into text and entities), ``methods``
+(the Bot API methods and their errors), ``records`` (what the server
+recorded: ``Call``, ``BotMessage``), ``server`` (the app and its lifecycle,
+the test side, the HTTP layer).
 """
 
 from fakes.telegram_server.entities import HTMLParseError, parse_html

@@ -80,7 +80,6 @@ _BUTTON_ACTIONS = (
     "callback_game",
     "pay",
 )
-# Update types Telegram only sends when asked for by allowed_updates.
 _COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "

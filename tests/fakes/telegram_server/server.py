@@ -92,6 +92,7 @@ _BOOL_PARAMS = frozenset(
 )
 _INT_TEXT = re.compile(r"-?[0-9]+")
 
+# Update types Telegram only sends when asked for by allowed_updates.
 _OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 _CHAT_TYPES = frozenset({"private", "group", "supergroup"})
 _PATH = re.compile(r"/bot([^/]*)/([^/]*)")
