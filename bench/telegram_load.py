@@ -1,7 +1,7 @@
 """Load on the Telegram bot: many chats asking at once, through a local Bot API server.
 
 `storybot run` (the real command, in its own process) polls a local Telegram
-Bot API server (tests/telegram_server.py) on 127.0.0.1. The script injects
+Bot API server (tests/fakes/telegram_server/) on 127.0.0.1. The script injects
 CHATS private chats asking QUESTIONS questions each, all at once, then
 reports whether every question was answered, whether answers kept their order
 within each chat, the latency from update to answer (p50, p95), and the bot's
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import percentile  # noqa: E402
-from telegram_server import TelegramBotAPIServer  # noqa: E402
+from fakes.telegram_server import TelegramBotAPIServer  # noqa: E402
 
 from bot.answering.engine import AnswerEngine  # noqa: E402
 from bot.settings import BotSettings  # noqa: E402

@@ -16,42 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from constants import (
+    ALLOTMENT_MD,
+    CORPUS,
+    ENV_PREFIXES,
+    LIGHTHOUSE_ID,
+    LIGHTHOUSE_TXT,
+    STORY,
+    STORY_ID,
+)
 
 from index.articles import load_corpus
 from index.indexer import run_index
 from index.settings import IndexSettings
-
-REPO = Path(__file__).resolve().parent.parent
-STORY = REPO / "corpus" / "ken-loach-expelled.md"
-STORY_ID = "ken-loach-expelled.md"
-
-# Two small hand-written articles next to the real story: one .md with full
-# front matter (so its id is its url), one .txt (so its id is its path).
-ALLOTMENT_URL = "https://example.org/news/allotment-tomato-ban"
-ALLOTMENT_MD = """\
----
-title: Allotment society bans tomato growing after blight outbreak
-published: 2019-06-03
-outlet: Rotherham Gazette
-url: https://example.org/news/allotment-tomato-ban
----
-
-The Rotherham allotment society has banned tomato growing on all of its plots for one season.
-
-The committee said late blight had spread from three greenhouses to most of the site in May.
-
-Members who break the ban will lose their plot, the society's secretary Margaret Hibbert said.
-"""
-LIGHTHOUSE_ID = "lighthouse.txt"
-LIGHTHOUSE_TXT = """\
-Lighthouse keeper rescues stranded kayakers off the Cornish coast
-
-A retired lighthouse keeper rowed out in a storm to rescue two kayakers near Godrevy Point.
-
-The coastguard praised the 71-year-old, who had kept the Godrevy light for twenty years.
-"""
-
-_ENV_PREFIXES = ("STORYBOT_", "OPENAI_", "CHROMA_")
 
 
 def closed_port() -> int:
@@ -90,7 +67,7 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No STORYBOT_/OPENAI_/CHROMA_ variables or proxies, a cwd without a `.env`, no network."""
     for name in list(os.environ):
-        if name.startswith(_ENV_PREFIXES) or name.lower() in {
+        if name.startswith(ENV_PREFIXES) or name.lower() in {
             "http_proxy",
             "https_proxy",
             "all_proxy",
@@ -228,9 +205,9 @@ def indexed_story(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("indexed-story")
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
-            if name.startswith(_ENV_PREFIXES):
+            if name.startswith(ENV_PREFIXES):
                 mp.delenv(name)
         mp.chdir(root)  # no `.env` here
-        settings = make_settings(REPO / "corpus", root / "store")
+        settings = make_settings(CORPUS, root / "store")
         run_index(settings, load_corpus(settings.corpus_dir))
     return settings.store_dir

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import STORY, STORY_ID
+from constants import STORY, STORY_ID
 
 from index.articles import CorpusError, load_corpus, read_article
 from index.cleaning import clean_text, repair_glued_sentences

@@ -6,18 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from constants import CORPUS, DEMO_QUESTION, FIRST_QUESTION, FOLLOW_UP, STORY_ID
 from typer.testing import CliRunner
 
 from bot.cli.app import app
 from index.articles import load_corpus
 
-REPO = Path(__file__).resolve().parent.parent
-STORY_CORPUS = REPO / "corpus"
-STORY_ID = "ken-loach-expelled.md"
 STORY_TITLE = (
     "Corbyn ally Ken Loach, 85, is kicked out of the Labour Party over ties to far-left outcasts"
 )
-_ENV_PREFIXES = ("STORYBOT_", "OPENAI_", "CHROMA_")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +49,7 @@ def ask_json(runner: CliRunner, store: Path, env: dict[str, str], question: str,
 
 
 def test_ask_json_answers_with_citations(runner: CliRunner, store: Path, env: dict) -> None:
-    data = ask_json(runner, store, env, "When were the groups proscribed?")
+    data = ask_json(runner, store, env, DEMO_QUESTION)
 
     assert {"answer", "abstained", "mode", "citations"} <= set(data)
     assert data["mode"] == "extractive"
@@ -68,7 +65,7 @@ def test_ask_json_answers_with_citations(runner: CliRunner, store: Path, env: di
         assert citation["quote"] in data["answer"]
     assert any("July 20" in c["quote"] for c in data["citations"])
     # The quotes are the article's own words.
-    text = load_corpus(STORY_CORPUS)[0].text
+    text = load_corpus(CORPUS)[0].text
     assert all(c["quote"] in text for c in data["citations"])
 
 
@@ -81,7 +78,7 @@ def test_ask_json_abstains_out_of_scope(runner: CliRunner, store: Path, env: dic
 
 
 def test_ask_human_output_lists_sources(runner: CliRunner, store: Path, env: dict) -> None:
-    result = invoke(runner, ["ask", "When were the groups proscribed?", "--store", str(store)], env)
+    result = invoke(runner, ["ask", DEMO_QUESTION, "--store", str(store)], env)
 
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -97,7 +94,7 @@ def test_ask_human_output_lists_sources(runner: CliRunner, store: Path, env: dic
 def test_ask_on_an_empty_store_says_to_index(runner: CliRunner, tmp_path: Path, env: dict) -> None:
     empty = tmp_path / "empty-store"
 
-    result = invoke(runner, ["ask", "When were the groups proscribed?", "--store", str(empty)], env)
+    result = invoke(runner, ["ask", DEMO_QUESTION, "--store", str(empty)], env)
 
     assert result.exit_code == 2, result.output
     assert "storybot index" in result.stderr
@@ -140,9 +137,7 @@ def test_other_or_no_chat_name_starts_a_fresh_conversation(
 
 # ---------------------------------------------------------------- chat
 
-CHAT_INPUT = (
-    "Which groups were proscribed?\nWhen did that happen?\n/sources\n/reset\n\n/help\n/bogus\n"
-)
+CHAT_INPUT = f"{FIRST_QUESTION}\n{FOLLOW_UP}\n/sources\n/reset\n\n/help\n/bogus\n"
 
 
 def chat_lines(runner: CliRunner, store: Path, env: dict, stdin: str, *extra: str) -> list[dict]:
@@ -164,7 +159,7 @@ def test_chat_json_one_line_per_input_line(runner: CliRunner, store: Path, env: 
         assert reply["abstained"] is False
         assert reply["citations"]
     assert "Labour Against the Witchhunt" in first["answer"]
-    assert "Which groups were proscribed?" in follow["standalone_question"]
+    assert FIRST_QUESTION in follow["standalone_question"]
     assert "July 20" in follow["answer"]
     assert any("July 20" in c["quote"] for c in follow["citations"])
 
@@ -202,12 +197,12 @@ def test_chat_reset_forgets_the_conversation(runner: CliRunner, store: Path, env
 def test_chat_named_conversation_continues_an_ask(
     runner: CliRunner, store: Path, env: dict
 ) -> None:
-    ask_json(runner, store, env, "Which groups were proscribed?", "--chat", "shared")
+    ask_json(runner, store, env, FIRST_QUESTION, "--chat", "shared")
 
-    replies = chat_lines(runner, store, env, "When did that happen?\n", "--chat", "shared")
+    replies = chat_lines(runner, store, env, f"{FOLLOW_UP}\n", "--chat", "shared")
 
     assert len(replies) == 1
-    assert "Which groups were proscribed?" in replies[0]["standalone_question"]
+    assert FIRST_QUESTION in replies[0]["standalone_question"]
     assert "July 20" in replies[0]["answer"]
 
 
@@ -216,7 +211,7 @@ def test_chat_plain_text_output(runner: CliRunner, store: Path, env: dict) -> No
         runner,
         ["chat", "--store", str(store)],
         env,
-        "When were the groups proscribed?\n/bogus\n",
+        f"{DEMO_QUESTION}\n/bogus\n",
     )
 
     assert result.exit_code == 0, result.output

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 from conftest import (
-    ALLOTMENT_URL,
-    LIGHTHOUSE_ID,
-    STORY_ID,
     generation_names,
     live_chunks,
     live_generation,
     make_settings,
     write_corpus,
 )
+from constants import ALLOTMENT_URL, DEMO_QUESTION, LIGHTHOUSE_ID, STORY_ID
 from filelock import FileLock
 from typer.testing import CliRunner
 
@@ -273,7 +271,7 @@ def test_model_mismatch_exits_2_with_rebuild_hint(
     for args in (
         ["index", "--corpus", indexed.corpus, *base],
         ["index", "--corpus", indexed.corpus, *base, "--dry-run"],
-        ["search", "When were the groups proscribed?", *base],
+        ["search", DEMO_QUESTION, *base],
     ):
         result = storybot(*args)
         assert result.exit_code == 2, (args, result.output, result.exception)

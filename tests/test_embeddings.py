@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from constants import DEMO_QUESTION
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from index.embeddings import LOCAL_MODEL_NAME, LocalMiniLMEmbedding, embed_model_id
@@ -85,7 +86,7 @@ def test_batch_equals_one_by_one_in_order(embed_model, reference) -> None:
 
 
 def test_a_long_text_beside_a_short_one_does_not_change_it(embed_model) -> None:
-    short = "When were the groups proscribed?"
+    short = DEMO_QUESTION
     long = " ".join(["The National Executive Committee met on July 20."] * 30)
     alone = embed_model.embed([short])[0]
     padded = embed_model.embed([long, short])[1]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from constants import CORPUS, DEV_FILE, ENV_PREFIXES, FIRST_QUESTION, FOLLOW_UP, STORY_ID
 
 from bot.answering.answer import Answer
 from bot.answering.engine import AnswerEngine
@@ -21,14 +22,8 @@ from bot.settings import BotSettings
 from index.articles import Article, load_corpus
 from index.indexer import run_index
 
-REPO = Path(__file__).resolve().parent.parent
-STORY_CORPUS = REPO / "corpus"
-DEV_FILE = REPO / "tests" / "data" / "story_dev.jsonl"
-STORY_ID = "ken-loach-expelled.md"
-
 NO_ANSWER = "The articles don't say"
 ANSWER_LIMIT = 340  # characters of an answer body, [n] markers included
-_ENV_PREFIXES = ("STORYBOT_", "OPENAI_", "CHROMA_")
 
 # Two made-up articles on another topic: nothing in the engine may know the story.
 BRIDGE_URL = "https://example.org/news/kelbridge-bridge"
@@ -144,7 +139,7 @@ def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """For module-scoped builds: no STORYBOT_/OPENAI_/CHROMA_ variables, a cwd without `.env`."""
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
-            if name.startswith(_ENV_PREFIXES):
+            if name.startswith(ENV_PREFIXES):
                 mp.delenv(name)
         mp.setenv("ANONYMIZED_TELEMETRY", "False")
         mp.setenv("HF_HUB_OFFLINE", "1")
@@ -155,12 +150,12 @@ def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def story_settings(module_env: Path, tmp_path_factory: pytest.TempPathFactory) -> BotSettings:
-    return build_store(STORY_CORPUS, tmp_path_factory.mktemp("story"))
+    return build_store(CORPUS, tmp_path_factory.mktemp("story"))
 
 
 @pytest.fixture(scope="module")
 def story_articles() -> dict[str, Article]:
-    return articles_by_id(STORY_CORPUS)
+    return articles_by_id(CORPUS)
 
 
 @pytest.fixture(scope="module")
@@ -285,12 +280,12 @@ def test_followup_when_did_that_happen(
     engine: AnswerEngine, story_articles: dict[str, Article]
 ) -> None:
     conversation = new_conversation()
-    first = engine.ask(conversation, "Which groups were proscribed?")
+    first = engine.ask(conversation, FIRST_QUESTION)
     assert not first.abstained
 
-    answer = engine.ask(conversation, "When did that happen?")
+    answer = engine.ask(conversation, FOLLOW_UP)
 
-    assert "Which groups were proscribed?" in answer.standalone_question
+    assert FIRST_QUESTION in answer.standalone_question
     assert_states(answer, "July 20")
     check_answer(answer, story_articles)
 
@@ -338,14 +333,14 @@ def test_followups_do_not_cross_conversations(engine: AnswerEngine) -> None:
 
 def test_reset_forgets_the_conversation(engine: AnswerEngine) -> None:
     conversation, other = new_conversation(), new_conversation()
-    engine.ask(conversation, "Which groups were proscribed?")
+    engine.ask(conversation, FIRST_QUESTION)
     engine.ask(other, "Who is Ken Loach?")
 
     engine.reset(conversation)
 
     assert engine.memory.turns(conversation) == []
-    after = engine.ask(conversation, "When did that happen?")
-    assert after.standalone_question == "When did that happen?"
+    after = engine.ask(conversation, FOLLOW_UP)
+    assert after.standalone_question == FOLLOW_UP
     assert "proscribed" not in after.standalone_question
     # Only that conversation was forgotten.
     follow = engine.ask(other, "How old is he?")

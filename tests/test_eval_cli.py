@@ -6,14 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from constants import CORPUS, DEV_FILE
 from typer.testing import CliRunner
 
 from bot.cli.app import app
 
-REPO = Path(__file__).resolve().parent.parent
-STORY_CORPUS = REPO / "corpus"
-DEV_FILE = REPO / "tests" / "data" / "story_dev.jsonl"
-_ENV_PREFIXES = ("STORYBOT_", "OPENAI_", "CHROMA_")
 METRIC_LABELS = (
     "answer accuracy (in scope)",
     "single-turn",
@@ -123,7 +120,7 @@ def test_threshold_outside_0_to_1_is_bad_input(run) -> None:
 
 
 def test_baseline_prints_both_columns(run) -> None:
-    result = run(str(DEV_FILE), "--baseline", "--corpus", str(STORY_CORPUS))
+    result = run(str(DEV_FILE), "--baseline", "--corpus", str(CORPUS))
 
     assert result.exit_code == 0, (result.output, result.exception)
     out = result.stdout
@@ -137,7 +134,7 @@ def test_baseline_prints_both_columns(run) -> None:
 
 
 def test_baseline_json(run) -> None:
-    result = run(str(DEV_FILE), "--json", "--baseline", "--corpus", str(STORY_CORPUS))
+    result = run(str(DEV_FILE), "--json", "--baseline", "--corpus", str(CORPUS))
 
     assert result.exit_code == 0, (result.output, result.exception)
     data = json.loads(result.stdout)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from constants import DEMO_QUESTION, DEV_FILE, FIRST_QUESTION, FOLLOW_UP
 
 from bot.errors import EvalFileError
 from bot.evaluation import (
@@ -24,16 +25,13 @@ from bot.evaluation import (
     summarise,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-DEV_FILE = REPO / "tests" / "data" / "story_dev.jsonl"
-
 
 def single(*facts: str, mode: str = "all") -> Dialogue:
-    return Dialogue(("When were the groups proscribed?",), tuple(facts), mode, True, 1)
+    return Dialogue((DEMO_QUESTION,), tuple(facts), mode, True, 1)
 
 
 def followup(*facts: str) -> Dialogue:
-    return Dialogue(("Which groups were proscribed?", "When did that happen?"), facts, "all")
+    return Dialogue((FIRST_QUESTION, FOLLOW_UP), facts, "all")
 
 
 OUT = Dialogue(("Who is the Prime Minister of France?",), in_scope=False)

@@ -11,9 +11,6 @@ import numpy as np
 import openai
 import pytest
 from conftest import (
-    ALLOTMENT_URL,
-    LIGHTHOUSE_ID,
-    STORY_ID,
     chunk_ids_by_doc,
     closed_port,
     generation_names,
@@ -23,6 +20,7 @@ from conftest import (
     pointer_metadata,
     write_corpus,
 )
+from constants import ALLOTMENT_URL, DEMO_QUESTION, LIGHTHOUSE_ID, STORY_ID
 from filelock import FileLock
 
 from index.articles import load_corpus
@@ -379,7 +377,7 @@ def test_model_mismatch_is_refused_with_rebuild_hint(built: Built, built_setting
     articles = load_corpus(built.settings.corpus_dir)
 
     with pytest.raises(StoreMismatchError, match="storybot index --rebuild") as caught:
-        StoryIndex(other).search("When were the groups proscribed?")
+        StoryIndex(other).search(DEMO_QUESTION)
     assert LOCAL_ID in str(caught.value)
     assert "openai:text-embedding-3-small" in str(caught.value)
 

@@ -13,13 +13,15 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import make_settings
-from openai_server import ScriptedOpenAIServer, hang, malformed, status, text
+from constants import API_KEY, CORPUS, ENV_PREFIXES, FIRST_QUESTION, FOLLOW_UP, MODEL, REPO
+from fakes.openai_server import ScriptedOpenAIServer, hang, malformed, status, text
 
 from bot.answering.answer import Answer
 from bot.answering.engine import AnswerEngine
@@ -29,8 +31,6 @@ from index.articles import Article, load_corpus
 from index.indexer import run_index
 from index.retrieval import StoryIndex
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO / "corpus"
 PROMPTS = REPO / "prompts"
 SYSTEM_PROMPT = (PROMPTS / "system.txt").read_text(encoding="utf-8").strip()
 CONDENSE_PROMPT = (PROMPTS / "condense.txt").read_text(encoding="utf-8").strip()
@@ -39,14 +39,11 @@ REFUSAL = (PROMPTS / "refusal.txt").read_text(encoding="utf-8").strip()
 QUESTION = "When were the four groups proscribed?"
 CLAIM = "The four groups were proscribed at a National Executive Committee meeting on July 20"
 UNSUPPORTED = "Ken Loach won an Oscar in 1990."
-FIRST_QUESTION = "Which groups were proscribed?"
-FOLLOW_UP = "When did that happen?"
 GROUPS_CLAIM = (
     "Resist, Socialist Appeal, Labour in Exile Network and Labour Against the Witchhunt "
     "were proscribed"
 )
 
-_ENV_PREFIXES = ("STORYBOT_", "OPENAI_", "CHROMA_")
 _MARKERS = re.compile(r"\[(\d+)\]")
 
 
@@ -56,7 +53,7 @@ _MARKERS = re.compile(r"\[(\d+)\]")
 def _isolate(mp: pytest.MonkeyPatch, cwd: Path) -> None:
     """No STORYBOT_/OPENAI_/CHROMA_ variables or proxies, and a cwd without a `.env`."""
     for name in list(os.environ):
-        if name.startswith(_ENV_PREFIXES) or name.lower() in ("http_proxy", "https_proxy"):
+        if name.startswith(ENV_PREFIXES) or name.lower() in ("http_proxy", "https_proxy"):
             mp.delenv(name)
     mp.setenv("ANONYMIZED_TELEMETRY", "False")
     mp.setenv("NO_PROXY", "127.0.0.1,localhost")
@@ -147,7 +144,7 @@ def make_engine(
     def build(
         server: ScriptedOpenAIServer,
         *,
-        api_key: str = "test-key",
+        api_key: str = API_KEY,
         llm_timeout: float = 5.0,
         shared_index: bool = True,
     ) -> AnswerEngine:
@@ -262,14 +259,14 @@ def test_well_cited_answer_passes_the_check(
 
     (request,) = server.requests
     assert request["stream"] is True
-    assert request["model"] == "gpt-4o-mini"
+    assert request["model"] == MODEL
     system, user = request["messages"]
     assert system["role"] == "system"
     assert system["content"].startswith(SYSTEM_PROMPT.split(".")[0])
     assert system["content"] == SYSTEM_PROMPT.replace("{refusal}", REFUSAL)
     assert user["role"] == "user"
     assert f"Question: {QUESTION}" in user["content"]
-    assert server.request_headers[0]["authorization"] == "Bearer test-key"
+    assert server.request_headers[0]["authorization"] == f"Bearer {API_KEY}"
 
 
 # ------------------------------------------------------------------ 2. wrong citation
@@ -357,52 +354,78 @@ def test_uncited_sentence_is_dropped(
 # ------------------------------------------------------------------ 4-7, 11. model failures
 
 
-def test_malformed_output_falls_back(
-    engine: AnswerEngine, server: ScriptedOpenAIServer, script: Script, article: Article
+@dataclass(frozen=True)
+class Failure:
+    """A model failure the engine must survive with an extractive answer."""
+
+    replies: tuple[Any, ...]  # what the server answers, in order
+    requests: int  # requests the engine makes before it gives up (retries included)
+    unserved: int = 0  # scripted replies never served
+    engine: dict[str, Any] = field(default_factory=dict)  # make_engine's options
+    server_key: str | None = None  # the only key the server accepts (None: any)
+    seconds: tuple[float, float] | None = None  # bounds on how long the answer takes
+    then_key: str | None = None  # an engine with this key is then answered by the model
+
+
+TIMEOUT = 1.0
+
+FAILURES = {
+    # Broken output is not retried.
+    "malformed-output": Failure((malformed(),), requests=1),
+    # One retry, then give up: two attempts of `llm_timeout` each, a short
+    # back-off, and the extractive answer.
+    "timeout": Failure(
+        (hang(20.0), hang(20.0)),
+        requests=2,
+        engine={"llm_timeout": TIMEOUT},
+        seconds=(2 * TIMEOUT, 2 * TIMEOUT + 5.0),
+    ),
+    "rate-limit-that-persists": Failure((status(429), status(429)), requests=2),
+    "server-error-that-persists": Failure((status(500), status(500)), requests=2),
+    # A 401 is not retried, and the scripted answer is never served; the engine's
+    # own construction path here: it opens the store itself. The same server and
+    # script then answer an engine holding the right key.
+    "wrong-api-key": Failure(
+        (cited_claim,),
+        requests=1,
+        unserved=1,
+        engine={"api_key": "wrong-key", "shared_index": False},
+        server_key="right-key",
+        then_key="right-key",
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES.keys())
+def test_model_failure_falls_back(
+    failure: Failure, make_engine: Callable[..., AnswerEngine], article: Article
 ) -> None:
-    script.push(malformed())
-    server.default_reply = status(503, message="unexpected extra request")
+    with ScriptedOpenAIServer(api_key=failure.server_key) as server:
+        script = Script(server)
+        script.push(*failure.replies)
+        server.default_reply = status(503, message="unexpected extra request")
+        engine = make_engine(server, **failure.engine)
 
-    answer = engine.ask("c", QUESTION)
+        started = time.perf_counter()
+        answer = engine.ask("c", QUESTION)
+        elapsed = time.perf_counter() - started
 
-    assert_fallback(answer, LLM_UNAVAILABLE)
-    assert_quotes_exact(answer, article)
-    (request,) = server.requests  # broken output is not retried
-    assert request["stream"] is True
+        assert_fallback(answer, LLM_UNAVAILABLE)
+        assert_quotes_exact(answer, article)
+        assert len(server.requests) == failure.requests
+        assert server.pending == failure.unserved
+        assert all(request["stream"] is True for request in server.requests)
+        key = failure.engine.get("api_key", API_KEY)
+        assert all(h["authorization"] == f"Bearer {key}" for h in server.request_headers)
+        if failure.seconds is not None:
+            shortest, longest = failure.seconds
+            assert shortest <= elapsed < longest, elapsed
 
-
-def test_timeout_falls_back_quickly(
-    make_engine: Callable[..., AnswerEngine],
-    server: ScriptedOpenAIServer,
-    script: Script,
-    article: Article,
-) -> None:
-    timeout = 1.0
-    engine = make_engine(server, llm_timeout=timeout)
-    script.push(hang(20.0), hang(20.0))
-
-    started = time.perf_counter()
-    answer = engine.ask("c", QUESTION)
-    elapsed = time.perf_counter() - started
-
-    assert_fallback(answer, LLM_UNAVAILABLE)
-    assert_quotes_exact(answer, article)
-    assert len(server.requests) == 2  # one retry, then give up
-    assert server.pending == 0
-    # Two attempts of `timeout` each, a short back-off, and the extractive answer.
-    assert 2 * timeout <= elapsed < 2 * timeout + 5.0, elapsed
-
-
-def test_rate_limit_that_persists_falls_back(
-    engine: AnswerEngine, server: ScriptedOpenAIServer, script: Script
-) -> None:
-    script.push(status(429), status(429))
-
-    answer = engine.ask("c", QUESTION)
-
-    assert_fallback(answer, LLM_UNAVAILABLE)
-    assert len(server.requests) == 2
-    assert server.pending == 0
+        if failure.then_key is not None:
+            right = make_engine(server, api_key=failure.then_key)
+            assert right.ask("c", QUESTION).mode == "llm"
+            assert server.pending == 0
+        assert not script.errors, f"a scripted reply failed: {script.errors}"
 
 
 def test_rate_limit_once_is_retried(
@@ -420,42 +443,6 @@ def test_rate_limit_once_is_retried(
     assert len(server.requests) == 2
     assert server.requests[0] == server.requests[1]
     assert server.pending == 0
-
-
-def test_server_error_that_persists_falls_back(
-    engine: AnswerEngine, server: ScriptedOpenAIServer, script: Script
-) -> None:
-    script.push(status(500), status(500))
-
-    answer = engine.ask("c", QUESTION)
-
-    assert_fallback(answer, LLM_UNAVAILABLE)
-    assert len(server.requests) == 2
-    assert server.pending == 0
-
-
-def test_wrong_api_key_falls_back(
-    make_engine: Callable[..., AnswerEngine], article: Article
-) -> None:
-    with ScriptedOpenAIServer(api_key="right-key") as keyed:
-        keyed_script = Script(keyed)
-        keyed_script.push(cited_claim)
-        # The engine's own construction path here: it opens the store itself.
-        wrong = make_engine(keyed, api_key="wrong-key", shared_index=False)
-
-        answer = wrong.ask("c", QUESTION)
-
-        assert_fallback(answer, LLM_UNAVAILABLE)
-        assert_quotes_exact(answer, article)
-        assert len(keyed.requests) == 1  # a 401 is not retried
-        assert keyed.request_headers[0]["authorization"] == "Bearer wrong-key"
-        assert keyed.pending == 1  # the scripted answer was never served
-
-        # The same server and script answer an engine holding the right key.
-        right = make_engine(keyed, api_key="right-key")
-        assert right.ask("c", QUESTION).mode == "llm"
-        assert keyed.pending == 0
-        assert not keyed_script.errors
 
 
 # ------------------------------------------------------------------ 8. streaming

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from constants import FIRST_QUESTION, FOLLOW_UP
 
 from bot.answering.memory import ConversationMemory, Turn
 
@@ -29,21 +30,19 @@ def add_numbered(memory: ConversationMemory, conversation: str, count: int) -> N
 def test_turns_are_kept_in_order_with_every_field(db_path: Path) -> None:
     memory = ConversationMemory(db_path, max_turns=6, ttl_seconds=3600)
     before = time.time()
-    memory.add(
-        "chat", "Which groups were proscribed?", "Which groups were proscribed?", "Resist [1]"
-    )
+    memory.add("chat", FIRST_QUESTION, FIRST_QUESTION, "Resist [1]")
     memory.add(
         "chat",
-        "When did that happen?",
-        "Which groups were proscribed? When did that happen?",
+        FOLLOW_UP,
+        f"{FIRST_QUESTION} {FOLLOW_UP}",
         "On July 20 [1]",
     )
     after = time.time()
 
     turns = memory.turns("chat")
 
-    assert questions(turns) == ["Which groups were proscribed?", "When did that happen?"]
-    assert turns[1].standalone == "Which groups were proscribed? When did that happen?"
+    assert questions(turns) == [FIRST_QUESTION, FOLLOW_UP]
+    assert turns[1].standalone == f"{FIRST_QUESTION} {FOLLOW_UP}"
     assert [t.answer for t in turns] == ["Resist [1]", "On July 20 [1]"]
     assert all(before <= t.asked_at <= after for t in turns)
     assert turns[0].asked_at <= turns[1].asked_at

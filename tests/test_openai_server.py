@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from openai_server import ScriptedOpenAIServer, hang, malformed, status, text
+from constants import API_KEY, MODEL
+from fakes.openai_server import ScriptedOpenAIServer, hang, malformed, status, text
 
-MODEL = "gpt-4o-mini"
 MESSAGES = [
     {"role": "system", "content": "You answer questions about the story."},
     {"role": "user", "content": "Who found the letter?"},
@@ -32,7 +32,7 @@ def server() -> Iterator[ScriptedOpenAIServer]:
 
 
 def make_client(server: ScriptedOpenAIServer, **kwargs: object) -> openai.OpenAI:
-    options: dict = {"base_url": server.base_url, "api_key": "test-key", "max_retries": 0}
+    options: dict = {"base_url": server.base_url, "api_key": API_KEY, "max_retries": 0}
     options.update(kwargs)
     return openai.OpenAI(**options)
 
@@ -114,7 +114,7 @@ def test_invalid_chat_requests_are_400(server: ScriptedOpenAIServer, body: dict)
     resp = httpx.post(
         f"{server.base_url}/chat/completions",
         json=body,
-        headers={"Authorization": "Bearer test-key"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
     )
     assert resp.status_code == 400
     assert resp.json()["error"]["type"] == "invalid_request_error"
@@ -385,7 +385,7 @@ def make_llama_llm(server: ScriptedOpenAIServer, **kwargs: object):
         return OpenAI(
             model=MODEL,
             api_base=server.base_url,
-            api_key="test-key",
+            api_key=API_KEY,
             max_retries=0,
             timeout=5,
             **kwargs,
@@ -393,7 +393,7 @@ def make_llama_llm(server: ScriptedOpenAIServer, **kwargs: object):
     return OpenAILike(
         model=MODEL,
         api_base=server.base_url,
-        api_key="test-key",
+        api_key=API_KEY,
         is_chat_model=True,
         max_retries=0,
         timeout=5,

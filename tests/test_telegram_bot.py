@@ -14,9 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from openai_server import ScriptedOpenAIServer
-from telegram_server import TelegramBotAPIServer
+from constants import (
+    ALICE,
+    API_KEY,
+    BOB,
+    CORPUS,
+    DEMO_QUESTION,
+    FIRST_QUESTION,
+    FOLLOW_UP,
+    GROUP,
+    STORY,
+)
+from fakes.openai_server import ScriptedOpenAIServer
+from fakes.telegram_server import DEFAULT_USERNAME, TelegramBotAPIServer
 
 from bot.answering.engine import AnswerEngine
 from bot.settings import BotSettings
@@ -25,14 +35,12 @@ from index.articles import load_corpus
 from index.indexer import run_index
 from index.retrieval import StoryIndex
 
-GROUP = -1001
-ALICE, BOB = 101, 202
 WAIT = 20  # seconds; answers take well under one, but CI machines are noisy
 
 
 @pytest.fixture(scope="module")
 def story_store(indexed_story: Path) -> tuple[Path, Path]:
-    return REPO / "corpus", indexed_story
+    return CORPUS, indexed_story
 
 
 @pytest.fixture
@@ -65,7 +73,7 @@ def llm_settings(server, story_store, tmp_path: Path, llm: ScriptedOpenAIServer,
         server,
         story_store,
         tmp_path,
-        openai_api_key="test-key",
+        openai_api_key=API_KEY,
         openai_base_url=llm.base_url,
         **overrides,
     )
@@ -105,7 +113,7 @@ def wait_replies(server, chat: int, count: int) -> list:
 
 def test_private_question_is_answered_with_a_cited_quote(server, story_store, tmp_path):
     with running_bot(bot_settings(server, story_store, tmp_path), server):
-        asked = server.send_text(ALICE, ALICE, "When were the groups proscribed?")
+        asked = server.send_text(ALICE, ALICE, DEMO_QUESTION)
         (reply,) = wait_replies(server, ALICE, 1)
     assert "July 20" in reply.text
     assert reply.parse_mode == "HTML"
@@ -122,11 +130,11 @@ def test_private_question_is_answered_with_a_cited_quote(server, story_store, tm
 def test_group_chatter_is_ignored_mentions_and_ask_are_answered(server, story_store, tmp_path):
     with running_bot(bot_settings(server, story_store, tmp_path), server):
         server.send_text(GROUP, ALICE, "Anyone watching the match tonight?")
-        server.send_text(GROUP, BOB, "/ask@SomeOtherBot When were the groups proscribed?")
-        server.send_text(GROUP, ALICE, "@StoryTestBot How old is Ken Loach?")
+        server.send_text(GROUP, BOB, f"/ask@SomeOtherBot {DEMO_QUESTION}")
+        server.send_text(GROUP, ALICE, f"@{DEFAULT_USERNAME} How old is Ken Loach?")
         first = wait_replies(server, GROUP, 1)
         server.send_text(
-            GROUP, BOB, "/ask@StoryTestBot How many members could lose their membership?"
+            GROUP, BOB, f"/ask@{DEFAULT_USERNAME} How many members could lose their membership?"
         )
         second = wait_replies(server, GROUP, 2)
     assert len(second) == 2, [m.text for m in second]
@@ -136,14 +144,14 @@ def test_group_chatter_is_ignored_mentions_and_ask_are_answered(server, story_st
 
 def test_a_reply_to_an_answer_is_a_follow_up_whoever_asks(server, story_store, tmp_path):
     with running_bot(bot_settings(server, story_store, tmp_path), server):
-        server.send_text(GROUP, ALICE, "@StoryTestBot Which groups were proscribed?")
+        server.send_text(GROUP, ALICE, f"@{DEFAULT_USERNAME} {FIRST_QUESTION}")
         (answer,) = wait_replies(server, GROUP, 1)
-        bobs = server.send_text(GROUP, BOB, "When did that happen?", reply_to=answer.message)
+        bobs = server.send_text(GROUP, BOB, FOLLOW_UP, reply_to=answer.message)
         follow_up = wait_replies(server, GROUP, 2)[1]
         # Replies between members are not questions. (Replying to the bot's answer would
         # be one.) A question after it shows the bot has read the reply and let it be.
         thanks = server.send_text(GROUP, ALICE, "thanks Bob", reply_to=bobs["message_id"])
-        server.send_text(GROUP, BOB, "@StoryTestBot How old is Ken Loach?")
+        server.send_text(GROUP, BOB, f"@{DEFAULT_USERNAME} How old is Ken Loach?")
         wait_replies(server, GROUP, 3)
     assert "Labour Against the Witchhunt" in answer.text
     assert "July 20" in follow_up.text
@@ -153,7 +161,7 @@ def test_a_reply_to_an_answer_is_a_follow_up_whoever_asks(server, story_store, t
 
 def test_reset_and_sources(server, story_store, tmp_path):
     with running_bot(bot_settings(server, story_store, tmp_path), server) as engine:
-        server.send_text(ALICE, ALICE, "Which groups were proscribed?")
+        server.send_text(ALICE, ALICE, FIRST_QUESTION)
         wait_replies(server, ALICE, 1)
         server.send_text(ALICE, ALICE, "/sources")
         sources = wait_replies(server, ALICE, 2)[1]
@@ -191,7 +199,9 @@ def test_a_long_answer_is_split_without_cutting_quotes(server, story_store, tmp_
         llm.default_reply = verbose
         settings = llm_settings(server, story_store, tmp_path, llm, top_k=8)
         with running_bot(settings, server):
-            server.send_text(GROUP, ALICE, "@StoryTestBot Tell me everything about the expulsion")
+            server.send_text(
+                GROUP, ALICE, f"@{DEFAULT_USERNAME} Tell me everything about the expulsion"
+            )
             server.wait_for(
                 lambda s: any(m.reply_markup for m in s.messages(GROUP) + s.edits(GROUP)),
                 timeout=WAIT,
@@ -220,7 +230,7 @@ def test_an_unauthorised_chat_gets_one_polite_refusal(server, story_store, tmp_p
     settings = bot_settings(server, story_store, tmp_path, allowed_chat_ids=frozenset({ALICE}))
     with running_bot(settings, server):
         server.send_text(BOB, BOB, "How old is Ken Loach?")
-        server.send_text(BOB, BOB, "When were the groups proscribed?")
+        server.send_text(BOB, BOB, DEMO_QUESTION)
         server.send_text(ALICE, ALICE, "How old is Ken Loach?")
         wait_replies(server, ALICE, 1)
         refusals = server.messages(BOB)
@@ -247,10 +257,10 @@ def test_rate_limit_and_length_cap_reply_politely(server, story_store, tmp_path)
 def test_memory_survives_a_restart(server, story_store, tmp_path):
     settings = bot_settings(server, story_store, tmp_path)
     with running_bot(settings, server):
-        server.send_text(ALICE, ALICE, "Which groups were proscribed?")
+        server.send_text(ALICE, ALICE, FIRST_QUESTION)
         wait_replies(server, ALICE, 1)
     with running_bot(settings, server):
-        server.send_text(ALICE, ALICE, "When did that happen?")
+        server.send_text(ALICE, ALICE, FOLLOW_UP)
         follow_up = wait_replies(server, ALICE, 2)[1]
     assert "July 20" in follow_up.text
 
@@ -258,7 +268,7 @@ def test_memory_survives_a_restart(server, story_store, tmp_path):
 def test_a_reindex_while_running_is_picked_up(server, story_store, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    story = (REPO / "corpus" / "ken-loach-expelled.md").read_text()
+    story = STORY.read_text()
     (corpus / "story.md").write_text(story)
     store = tmp_path / "store"
     run_index(BotSettings(corpus_dir=corpus, store_dir=store), load_corpus(corpus))
@@ -305,9 +315,9 @@ def test_llm_answers_stream_as_edits_in_groups_and_drafts_in_private(server, sto
         llm.default_reply = cited
         settings = llm_settings(server, story_store, tmp_path, llm, llm_timeout=10)
         with running_bot(settings, server):
-            server.send_text(GROUP, ALICE, "@StoryTestBot When were the groups proscribed?")
+            server.send_text(GROUP, ALICE, f"@{DEFAULT_USERNAME} {DEMO_QUESTION}")
             server.wait_for(lambda s: any(e.reply_markup for e in s.edits(GROUP)), timeout=WAIT)
-            server.send_text(ALICE, ALICE, "When were the groups proscribed?")
+            server.send_text(ALICE, ALICE, DEMO_QUESTION)
             wait_replies(server, ALICE, 1)
     edits = server.edits(GROUP)
     assert len(server.messages(GROUP)) == 1, "one message, edited in place"
@@ -349,7 +359,7 @@ def test_help_stays_instant_while_answers_are_computed(server, story_store, tmp_
     with running_bot(bot_settings(server, story_store, tmp_path), server):
         for user in range(301, 311):
             server.user(user, f"Reader {user}")
-            server.send_text(user, user, "When were the groups proscribed?")
+            server.send_text(user, user, DEMO_QUESTION)
         server.send_text(ALICE, ALICE, "/help")
         server.wait_for(lambda s: all(s.messages(u) for u in range(301, 311)), timeout=WAIT)
     (help_reply,) = server.messages(ALICE)
@@ -363,7 +373,7 @@ def test_help_stays_instant_while_answers_are_computed(server, story_store, tmp_
 def test_a_failure_gets_an_apology_and_a_log_line_with_the_update_id(server, tmp_path, caplog):
     empty_store = tmp_path / "empty-store"
     empty_store.mkdir()  # a store folder with no index in it: every question fails
-    settings = bot_settings(server, (REPO / "corpus", empty_store), tmp_path)
+    settings = bot_settings(server, (CORPUS, empty_store), tmp_path)
     with running_bot(settings, server):
         server.send_text(ALICE, ALICE, "How old is Ken Loach?")
         (apology,) = wait_replies(server, ALICE, 1)

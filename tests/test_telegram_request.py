@@ -12,14 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import closed_port
+from constants import ANN
+from fakes.telegram_server import TelegramBotAPIServer
 from telegram import Bot
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
-from telegram_server import TelegramBotAPIServer
 
 from bot.telegram.request import AiohttpRequest
-
-ANN = 42
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from constants import ANN, GROUP
+from fakes.telegram_server import DEFAULT_TOKEN, DEFAULT_USERNAME, TelegramBotAPIServer, parse_html
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
 from telegram.constants import ChatAction, MessageEntityType
 from telegram.error import (
@@ -27,10 +29,6 @@ from telegram.error import (
     RetryAfter,
 )
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
-from telegram_server import DEFAULT_TOKEN, TelegramBotAPIServer, parse_html
-
-ANN = 42  # a user, and her private chat with the bot
-GROUP = -1001234567890
 
 SECONDS = dtm.timedelta(seconds=1)
 
@@ -77,7 +75,7 @@ def test_get_me_and_the_request_encoding(server: TelegramBotAPIServer) -> None:
             return bot.bot
 
     me = run(main())
-    assert (me.id, me.username, me.is_bot) == (123456, "StoryTestBot", True)
+    assert (me.id, me.username, me.is_bot) == (123456, DEFAULT_USERNAME, True)
     get_me, send = server.requests
     assert get_me.method == "getMe" and get_me.ok
     # PTB 22 posts a form body; ids arrive as strings and are decoded.
@@ -373,8 +371,8 @@ def test_get_updates_long_polls_until_an_update_arrives(server: TelegramBotAPISe
 
 
 def test_get_updates_offset_and_timeout(server: TelegramBotAPIServer) -> None:
-    first = server.send_text(GROUP, ANN, "/ask@StoryTestBot who wrote it?")
-    second = server.send_text(GROUP, ANN, "@StoryTestBot and when?", reply_to=first)
+    first = server.send_text(GROUP, ANN, f"/ask@{DEFAULT_USERNAME} who wrote it?")
+    second = server.send_text(GROUP, ANN, f"@{DEFAULT_USERNAME} and when?", reply_to=first)
 
     async def main():
         async with bot_for(server) as bot:

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
-from loopback_server import LoopbackServer
+
+from fakes.loopback import LoopbackServer
 
 __all__ = [
     "Reply",
