@@ -17,7 +17,7 @@ into the repository), the week's news is indexed and the week's questions are as
 - questions: those whose answer appears in at least one indexed article's text, written
   to WEEK/questions.jsonl in `storybot eval`'s format ({"id", "turns": [question],
   "expect_any": [answer]}) and read back with its loader. Matching, here and in the
-  judgement, is bot/evaluation.py's: case-insensitive, whole words, curly and straight
+  judgement, is bot/evaluation/judging.py's: case-insensitive, whole words, curly and straight
   quotes alike, quotes around the answer ignored. The answer choices are not shown to
   either system.
 - storybot: `run_index` into a temporary store, `AnswerEngine` in extractive mode (no

@@ -8,6 +8,7 @@ are switched, and dropped, together.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from index.errors import IndexBusyError, StoreMismatchError
 from index.retrieval import build_bm25
 from index.settings import IndexSettings
 from index.store import Generation, StoryStore, lock_path, open_store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -138,6 +141,7 @@ def run_index(
             return IndexReport(plan, chunks, time.perf_counter() - started, name)
         generation = _build_generation(settings, store, live, plan, show_progress)
         store.switch_to(generation)
+        log.info("generation %s is live: %s", generation.name, plan.summary())
         return IndexReport(
             plan, generation.collection.count(), time.perf_counter() - started, generation.name
         )

@@ -18,7 +18,14 @@ from conftest import (
     make_settings,
     write_corpus,
 )
-from constants import ALLOTMENT_URL, DEMO_QUESTION, LIGHTHOUSE_ID, STORY_ID
+from constants import (
+    ALLOTMENT_URL,
+    DEMO_QUESTION,
+    ENV_PREFIXES,
+    LIGHTHOUSE_ID,
+    LIGHTHOUSE_TXT,
+    STORY_ID,
+)
 from filelock import FileLock
 from typer.testing import CliRunner
 
@@ -327,3 +334,45 @@ def test_default_store_comes_from_the_environment(
     missing = storybot("index")
     assert missing.exit_code == 2
     assert str(corpus) in missing.stderr
+
+
+def run_storybot(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The installed `storybot` command in its own process (main() configures logging)."""
+    command = [str(Path(sys.executable).parent / "storybot"), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_log_level_from_the_environment_and_the_flag(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / LIGHTHOUSE_ID).write_text(LIGHTHOUSE_TXT, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    store = tmp_path / "store"
+    info = run_storybot(
+        "index", "--corpus", corpus, "--store", store, env={**env, "STORYBOT_LOG_LEVEL": "info"}
+    )
+    assert info.returncode == 0, info.stderr
+    assert "INFO index.indexer: generation" in info.stderr
+    quiet = run_storybot(
+        "--log-level",
+        "WARNING",
+        "index",
+        "--corpus",
+        corpus,
+        "--store",
+        store,
+        "--rebuild",
+        env={**env, "STORYBOT_LOG_LEVEL": "INFO"},
+    )
+    assert quiet.returncode == 0 and "INFO" not in quiet.stderr
+    wrong = run_storybot(
+        "index",
+        "--dry-run",
+        "--corpus",
+        corpus,
+        "--store",
+        store,
+        env={**env, "STORYBOT_LOG_LEVEL": "LOUD"},
+    )
+    assert wrong.returncode == 0
+    assert "warning: STORYBOT_LOG_LEVEL ignored" in wrong.stderr

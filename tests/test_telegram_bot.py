@@ -343,6 +343,18 @@ def test_the_token_never_reaches_the_logs(server, story_store, tmp_path, caplog)
     assert server.token.split(":")[1] not in logged
 
 
+def test_info_logs_each_answered_update_without_its_text(server, story_store, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    question = "How old is the film director Ken Loach?"
+    with running_bot(bot_settings(server, story_store, tmp_path), server):
+        server.send_text(ALICE, ALICE, question)
+        (reply,) = wait_replies(server, ALICE, 1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.telegram.handlers"]
+    assert any(line.startswith("update ") and "answered (extractive)" in line for line in lines)
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    assert question not in everything and reply.text not in everything
+
+
 def test_start_and_help_explain_how_to_ask(server, story_store, tmp_path):
     with running_bot(bot_settings(server, story_store, tmp_path), server):
         server.send_text(ALICE, ALICE, "/start")
