@@ -361,3 +361,201 @@ def test_content_hash_tracks_indexed_content_only(tmp_path: Path) -> None:
         != dataclasses.replace(first, title="Title", text="The body text.").content_hash
     )
     assert dataclasses.replace(first, source_path="/elsewhere").content_hash == first.content_hash
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+def billion_laughs(levels: int = 10, fan_out: int = 9) -> str:
+    """Front matter whose title, expanded, is fan_out**levels strings (a billion by default)."""
+    lines = ["---", f"a0: &a0 [{', '.join(['lol'] * fan_out)}]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * fan_out)}]")
+    lines += [f"title: *a{levels - 1}", "---", "Body.", ""]
+    return "\n".join(lines)
+
+
+def test_front_matter_aliases_are_refused(tmp_path: Path) -> None:
+    bad = write(tmp_path, "laughs.md", billion_laughs())
+    assert len(bad.read_bytes()) < 1024
+    with pytest.raises(CorpusError) as caught:
+        load_corpus(tmp_path)
+    assert caught.value.problems == [
+        f"{bad}: broken front matter near line 3: aliases (*name) are not allowed"
+    ]
+
+
+def test_harmless_anchor_without_alias_is_fine(tmp_path: Path) -> None:
+    write(tmp_path, "a.md", "---\ntitle: &t Headline\n---\nBody.\n")
+    (article,) = load_corpus(tmp_path)
+    assert article.title == "Headline"
+
+
+@pytest.mark.parametrize(
+    ("front", "field", "kind"),
+    [
+        ("title: [a, b]", "title", "a list"),
+        ("title: {a: 1}", "title", "a mapping"),
+        ("title: !!int 5", "title", "a number"),
+        ("title: !!bool yes", "title", "true/false"),
+        ("title: !!binary aGVsbG8=", "title", "binary data"),
+        ("title: T\nurl: [a, b]", "url", "a list"),
+        ("title: T\noutlet: {name: x}", "outlet", "a mapping"),
+        ("title: T\npublished: [2021-08-14]", "published", "a list"),
+    ],
+)
+def test_front_matter_fields_must_be_text(
+    tmp_path: Path, front: str, field: str, kind: str
+) -> None:
+    bad = write(tmp_path, "a.md", f"---\n{front}\n---\nBody.\n")
+    with pytest.raises(CorpusError) as caught:
+        load_corpus(tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{bad}: front matter field '{field}' must be text, not {kind}")
+
+
+@pytest.mark.parametrize(
+    ("value", "title"),
+    [("yes", "yes"), ("1984", "1984"), ("1.50", "1.50"), ("2021-08-14", "2021-08-14")],
+)
+def test_plain_yaml_scalars_are_text(tmp_path: Path, value: str, title: str) -> None:
+    """YAML 1.1 would make these True, 1984, 1.5 and a date; a title is the text written."""
+    write(tmp_path, "a.md", f"---\ntitle: {value}\noutlet: no\n---\nBody.\n")
+    (article,) = load_corpus(tmp_path)
+    assert (article.title, article.outlet) == (title, "no")
+
+
+@pytest.mark.parametrize("value", ["null", "~", ""])
+def test_null_title_is_missing(tmp_path: Path, value: str) -> None:
+    bad = write(tmp_path, "a.md", f"---\ntitle: {value}\n---\nBody.\n")
+    with pytest.raises(CorpusError) as caught:
+        load_corpus(tmp_path)
+    assert caught.value.problems == [f"{bad}: missing title in front matter"]
+
+
+def test_deep_nesting_and_huge_front_matter_are_refused(tmp_path: Path) -> None:
+    deep = write(
+        tmp_path, "deep.md", "---\ntitle: T\nx: " + "[" * 5000 + "]" * 5000 + "\n---\nB.\n"
+    )
+    huge = write(tmp_path, "huge.md", "---\ntitle: T\nx: '" + "y" * 30_000 + "'\n---\nB.\n")
+    with pytest.raises(CorpusError) as caught:
+        load_corpus(tmp_path)
+    problems = dict(p.split(": ", 1) for p in caught.value.problems)
+    assert "nested more than 16 levels deep" in problems[str(deep)]
+    assert "front matter is 30,016 characters; at most 20,000" in problems[str(huge)]
+
+
+def test_odd_keys_are_warned_about_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, "a.md", "---\ntitle: T\n1: x\ncontent: y\nhandler: z\n---\nBody.\n")
+    with caplog.at_level(logging.WARNING, logger="index.articles"):
+        (article,) = load_corpus(tmp_path)
+    assert article.title == "T"
+    assert "unknown front matter keys ignored: ['1', 'content', 'handler']" in caplog.text
+
+
+def test_article_size_limit(tmp_path: Path) -> None:
+    from index.articles import MAX_ARTICLE_BYTES
+
+    write(tmp_path, "fits.txt", "Fits\n" + "x" * (MAX_ARTICLE_BYTES - 5))
+    big = write(tmp_path, "big.txt", "Big\n" + "x" * MAX_ARTICLE_BYTES)
+    with pytest.raises(CorpusError) as caught:
+        load_corpus(tmp_path)
+    assert caught.value.problems == [
+        f"{big}: is 2,000,004 bytes; articles may be at most 2,000,000 bytes "
+        "(split it into several articles)"
+    ]
+
+
+@pytest.mark.parametrize("name", ["long.md", "long.txt"])
+def test_title_length_limit(tmp_path: Path, name: str) -> None:
+    title = " ".join(["word"] * 130)
+    body = f"---\ntitle: {title}\n---\nBody.\n" if name.endswith(".md") else f"{title}\nBody.\n"
+    bad = write(tmp_path, name, body)
+    write(tmp_path, "ok.md", f"---\ntitle: {'w' * 200}\n---\nBody.\n")
+    with pytest.raises(CorpusError) as caught:
+        load_corpus(tmp_path)
+    assert caught.value.problems == [
+        f"{bad}: the title is 649 characters long; titles may be at most 200 "
+        "(is the body on the title line?)"
+    ]
+
+
+def test_control_characters_and_escape_sequences_are_removed(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.md",
+        '---\ntitle: "Bad\\e]0;owned\\a title\\u202e"\noutlet: "X\\x1b[31m"\n---\n'
+        "Para \x1b]0;pwned\x07one.\x1b[2J\n\nPara\x01\x7f\x9b two.\x0cThree\u2028four.\n",
+    )
+    (article,) = load_corpus(tmp_path)
+    assert article.title == "Bad title"
+    assert article.outlet == "X"
+    assert article.text == "Para one.\n\nPara two.\nThree\nfour."
+    for text in (article.title, article.text, article.outlet):
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text)
+
+
+def test_strip_control_characters_keeps_text() -> None:
+    from index.cleaning import strip_control_characters
+
+    assert strip_control_characters("a\tb\nc\x1b[1;31md\x1b]8;;http://x\x1b\\e\x07") == "a\tb\ncde"
+    # An OSC sequence that is never closed ends at the line, not the end of the text.
+    assert strip_control_characters("a\x1b]0;title\nnext line") == "a\nnext line"
+
+
+# ---------------------------------------------------------------- links and special files
+
+
+def test_links_out_of_the_corpus_and_special_files_are_skipped_with_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+
+    outside = write(tmp_path, "outside/secret.txt", "Secret\nThe password is hunter2.\n")
+    corpus = tmp_path / "corpus"
+    write(corpus, "real.md", "---\ntitle: Real\n---\nBody.\n")
+    links = {
+        "passwd.txt": Path("/etc/passwd"),
+        "secret.txt": outside,
+        "relative.txt": Path("../outside/secret.txt"),
+        "folder": tmp_path / "outside",
+        "sub/up": Path(".."),
+        "dangling.md": Path("nowhere.md"),
+        "alias.md": Path("real.md"),  # inside the corpus: read like the file itself
+    }
+    for name, target in links.items():
+        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / name).symlink_to(target)
+    os.mkfifo(corpus / "fifo.md")
+    with caplog.at_level(logging.WARNING, logger="index.articles"):
+        articles = load_corpus(corpus)
+    assert sorted(a.doc_id for a in articles) == ["alias.md", "real.md"]
+    assert {a.text for a in articles} == {"Body."}
+    warnings = {r.getMessage().split(": ", 1)[0]: r.getMessage() for r in caplog.records}
+    for name in ("passwd.txt", "secret.txt", "relative.txt", "folder"):
+        assert "outside the corpus folder" in warnings[str(corpus / name)]
+    assert "links to folders are not followed" in warnings[str(corpus / "sub/up")]
+    assert "broken link" in warnings[str(corpus / "dangling.md")]
+    assert "a FIFO" in warnings[str(corpus / "fifo.md")]
+    assert not any("hunter2" in a.text or "root:" in a.text for a in articles)
+
+
+def test_corpus_folder_given_through_a_link_is_read(tmp_path: Path) -> None:
+    real = tmp_path / "real-corpus"
+    write(real, "a.md", "---\ntitle: A\n---\nBody.\n")
+    (real / "b.md").symlink_to("a.md")
+    (tmp_path / "corpus").symlink_to(real)
+    assert sorted(a.doc_id for a in load_corpus(tmp_path / "corpus")) == ["a.md", "b.md"]
+
+
+def test_file_replaced_by_a_link_is_refused(tmp_path: Path) -> None:
+    """read_article opens without following links, whatever the folder listing said."""
+    link = tmp_path / "a.txt"
+    link.symlink_to("/etc/passwd")
+    with pytest.raises(CorpusError) as caught:
+        read_article(link, "a.txt")
+    assert caught.value.problems == [
+        f"{link}: is a link; it was replaced while the corpus was read"
+    ]
