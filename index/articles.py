@@ -41,7 +41,7 @@ _NOT_ARTICLES = {"readme.md", "readme.txt"}
 # Limits on one article, documented in the README. A news article is tens of
 # kilobytes; a file a hundred times that is a mistake, and would take minutes
 # and gigabytes to embed.
-MAX_ARTICLE_BYTES = 2_000_000
+MAX_ARTICLE_BYTES = 500_000
 MAX_TITLE_CHARS = 200
 # Front matter holds four short fields; the caps bound the parser's work on any file.
 MAX_FRONT_MATTER_CHARS = 20_000

@@ -6,8 +6,11 @@ from collections.abc import Iterable
 
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.schema import MetadataMode
+from llama_index.core.utils import get_tokenizer
 
 from index.articles import Article
+from index.errors import CorpusError
 
 # Metadata every chunk carries. Only the title is shown to the embedding model
 # and the LLM; the rest is bookkeeping for citations and re-indexing.
@@ -46,3 +49,32 @@ def article_document(article: Article) -> Document:
 
 def article_documents(articles: Iterable[Article]) -> list[Document]:
     return [article_document(a) for a in articles]
+
+
+def title_budget(chunk_size: int) -> int:
+    """Tokens a title may take in a chunk of `chunk_size` tokens.
+
+    The title is part of every chunk; the splitter fails when it fills the chunk,
+    and prints a warning when it leaves less than 50 tokens for the text.
+    """
+    return max(chunk_size - 50, chunk_size // 2)
+
+
+def check_titles(articles: Iterable[Article], chunk_size: int) -> None:
+    """Raise CorpusError naming every article whose title does not fit in a chunk."""
+    tokenizer = get_tokenizer()  # the splitter's tokenizer
+    budget = title_budget(chunk_size)
+    problems = []
+    for article in articles:
+        document = article_document(article)
+        tokens = max(
+            len(tokenizer(document.get_metadata_str(mode)))
+            for mode in (MetadataMode.EMBED, MetadataMode.LLM)
+        )
+        if tokens > budget:
+            problems.append(
+                f"{article.source_path or article.doc_id}: the title takes {tokens} tokens of "
+                f"each {chunk_size}-token chunk; at most {budget} (shorten the title)"
+            )
+    if problems:
+        raise CorpusError(problems)

@@ -33,6 +33,10 @@ class StoreMismatchError(StorybotError):
     """The store was built by another embedding model than the one configured."""
 
 
+class StoreUnavailableError(StorybotError):
+    """The store's folder cannot be opened or written: a full disk, read-only, not permitted."""
+
+
 class EmbeddingUnavailable(StorybotError):
     """The configured embedding model cannot be loaded."""
 

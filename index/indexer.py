@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from chromadb.base_types import InclusionExclusionOperator, Where
@@ -20,12 +20,25 @@ from llama_index.core.schema import BaseNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from index.articles import Article
-from index.chunking import article_documents, make_splitter
+from index.chunking import article_documents, check_titles, make_splitter
 from index.embeddings import build_embed_model, embed_model_id
-from index.errors import IndexBusyError, StoreMismatchError
+from index.errors import IndexBusyError, StoreMismatchError, StoreUnavailableError
 from index.retrieval import build_bm25
 from index.settings import IndexSettings
-from index.store import Generation, StoryStore, lock_path, open_store
+from index.store import (
+    Generation,
+    StoryStore,
+    crash_point,
+    lock_path,
+    open_store,
+    storage_problem,
+)
+
+# Chunks embedded between two progress reports: a few seconds of work.
+PROGRESS_STEP = 256
+
+# Called with (chunks embedded so far, chunks to embed).
+Progress = Callable[[int, int], None]
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +115,10 @@ def plan_changes(
 
 def preview(settings: IndexSettings, articles: Sequence[Article], rebuild: bool) -> IndexPlan:
     """The plan for a dry run; writes nothing, not even an empty store."""
+    check_titles(articles, settings.chunk_size)
     if not settings.chroma_host and not settings.store_dir.exists():
         return plan_changes(articles, {}, rebuild)
-    store = open_store(settings)
+    store = open_store(settings, read_only=True)
     live = store.live()
     if live is not None and not rebuild:
         _check_model(live, embed_model_id(settings))
@@ -116,37 +130,63 @@ def run_index(
     articles: Sequence[Article],
     *,
     rebuild: bool = False,
-    show_progress: bool = False,
+    progress: Progress | None = None,
     wait_seconds: float = 0,
 ) -> IndexReport:
-    """Bring the store up to date with `articles`; one writer at a time."""
+    """Bring the store up to date with `articles`; one writer at a time.
+
+    Raises CorpusError for an article that cannot be chunked (before anything is
+    written), and StoreUnavailableError when the store's disk refuses writes.
+    """
     started = time.perf_counter()
-    lock = FileLock(lock_path(settings), timeout=wait_seconds)
+    check_titles(articles, settings.chunk_size)
     try:
-        lock.acquire()
-    except Timeout:
-        raise IndexBusyError(
-            f"another `storybot index` is writing to {settings.store_dir} "
-            f"(lock {lock.lock_file}); try again when it has finished"
-        ) from None
-    try:
-        store = open_store(settings)
-        live = store.live()
-        if live is not None and not rebuild:
-            _check_model(live, embed_model_id(settings))
-        plan = plan_changes(articles, indexed_hashes(live), rebuild)
-        if not plan.has_work:
-            chunks = live.collection.count() if live else 0
-            name = live.name if live else None
-            return IndexReport(plan, chunks, time.perf_counter() - started, name)
-        generation = _build_generation(settings, store, live, plan, show_progress)
-        store.switch_to(generation)
-        log.info("generation %s is live: %s", generation.name, plan.summary())
-        return IndexReport(
-            plan, generation.collection.count(), time.perf_counter() - started, generation.name
-        )
-    finally:
-        lock.release()
+        lock = FileLock(lock_path(settings), timeout=wait_seconds)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise IndexBusyError(
+                f"another `storybot index` is writing to {settings.store_dir} "
+                f"(lock {lock.lock_file}); try again when it has finished"
+            ) from None
+        try:
+            return _run_locked(settings, articles, rebuild, progress, started)
+        finally:
+            lock.release()
+    except Exception as error:
+        problem = storage_problem(error)
+        if problem is None:
+            raise
+        raise StoreUnavailableError(
+            f"cannot write the index store at {settings.store_dir}: {problem}; "
+            "the live index is unchanged"
+        ) from error
+
+
+def _run_locked(
+    settings: IndexSettings,
+    articles: Sequence[Article],
+    rebuild: bool,
+    progress: Progress | None,
+    started: float,
+) -> IndexReport:
+    store = open_store(settings)
+    live = store.live()
+    if live is not None and not rebuild:
+        _check_model(live, embed_model_id(settings))
+    plan = plan_changes(articles, indexed_hashes(live), rebuild)
+    if not plan.has_work:
+        # What a crashed run left is collected even when nothing changed.
+        store.collect_garbage()
+        chunks = live.collection.count() if live else 0
+        name = live.name if live else None
+        return IndexReport(plan, chunks, time.perf_counter() - started, name)
+    generation = _build_generation(settings, store, live, plan, progress)
+    store.switch_to(generation)
+    log.info("generation %s is live: %s", generation.name, plan.summary())
+    return IndexReport(
+        plan, generation.collection.count(), time.perf_counter() - started, generation.name
+    )
 
 
 def _check_model(live: Generation, configured: str) -> None:
@@ -162,13 +202,15 @@ def _build_generation(
     store: StoryStore,
     live: Generation | None,
     plan: IndexPlan,
-    show_progress: bool,
+    progress: Progress | None,
 ) -> Generation:
     """A complete new generation; on any failure it is dropped and the live one stays."""
     embed_model = build_embed_model(settings)
-    nodes = embed_nodes(settings, embed_model, plan.to_embed, show_progress)
+    nodes = embed_nodes(settings, embed_model, plan.to_embed, progress)
+    crash_point("embedded")
     dimension = len(nodes[0].get_embedding()) if nodes else (live.dimension if live else 0)
     generation = store.new_generation(embed_model_id(settings), dimension)
+    crash_point("created")
     try:
         if live is not None and plan.to_copy:
             _copy_articles(store, live, generation, [a.doc_id for a in plan.to_copy])
@@ -176,27 +218,44 @@ def _build_generation(
         step = store.client.get_max_batch_size()  # Chroma refuses larger writes
         for start in range(0, len(nodes), step):
             vector_store.add(nodes[start : start + step])
+        crash_point("written")
         bm25_dir = store.bm25_dir(generation.name)
         if bm25_dir is not None:
             build_bm25(vector_store.get_nodes(node_ids=None)).persist(
                 str(bm25_dir), show_progress=False
             )
+        crash_point("bm25")
     except BaseException:
-        store.drop(generation.name)
+        try:
+            store.drop(generation.name)
+        except Exception as error:  # e.g. a full disk; the next run collects it
+            log.warning("could not drop the failed generation %s: %s", generation.name, error)
         raise
     return generation
 
 
 def embed_nodes(
-    settings: IndexSettings, embed_model, articles: Sequence[Article], show_progress: bool
+    settings: IndexSettings,
+    embed_model,
+    articles: Sequence[Article],
+    progress: Progress | None = None,
 ) -> list[BaseNode]:
-    """Chunk and embed articles with a LlamaIndex ingestion pipeline."""
+    """Chunk articles with a LlamaIndex ingestion pipeline, then embed them a slice at a time.
+
+    Embedding in slices lets `progress` hear about every PROGRESS_STEP chunks,
+    so one long article does not look like a hang.
+    """
     if not articles:
         return []
     pipeline = IngestionPipeline(
-        transformations=[make_splitter(settings.chunk_size, settings.chunk_overlap), embed_model]
+        transformations=[make_splitter(settings.chunk_size, settings.chunk_overlap)]
     )
-    return list(pipeline.run(documents=article_documents(articles), show_progress=show_progress))
+    nodes = pipeline.run(documents=article_documents(articles))
+    for start in range(0, len(nodes), PROGRESS_STEP):
+        embed_model(nodes[start : start + PROGRESS_STEP])  # sets each node's embedding
+        if progress is not None:
+            progress(min(start + PROGRESS_STEP, len(nodes)), len(nodes))
+    return nodes
 
 
 def _copy_articles(

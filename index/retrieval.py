@@ -55,7 +55,7 @@ class StoryIndex:
             raise IndexNotBuiltError(
                 f"no index at {settings.store_dir}: run `storybot index` first"
             )
-        self.store = open_store(settings)
+        self.store = open_store(settings, read_only=True)
         self.model_id = embed_model_id(settings)
         self.embed_model = embed_model or build_embed_model(settings)
         self._loaded: _LoadedGeneration | None = None

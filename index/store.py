@@ -5,12 +5,22 @@ a new generation collection, then moves the pointer (the metadata of one small
 collection, changed in one transaction), then drops generations no reader can
 still be using. A reader resolves the pointer on every query, so it sees
 either the old index or the new one, never a half-built one.
+
+A crash at any step leaves the pointer on a complete generation; what the
+crashed build left (a collection, its segment folder, its BM25 files) belongs
+to no live generation and is collected by the next `storybot index`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
+import os
 import shutil
+import signal
+import sqlite3
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,11 +32,67 @@ from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
-from index.errors import IndexNotBuiltError, StoreMismatchError
+from index.errors import IndexNotBuiltError, StoreMismatchError, StoreUnavailableError
 from index.settings import IndexSettings
+
+log = logging.getLogger(__name__)
 
 POINTER_NAME = "storybot_pointer"
 GENERATION_PREFIX = "storybot_gen_"
+# Test hook: `storybot index` SIGKILLs itself at the named step (see crash_point).
+CRASH_AT_VARIABLE = "STORYBOT_CRASH_AT"
+# The steps of a build, in order: vectors computed, empty generation created, its
+# vectors written, its BM25 files written, the pointer moved, old generations dropped.
+CRASH_STEPS = ("embedded", "created", "written", "bm25", "switched", "dropped")
+
+
+# What the operating system, SQLite and Chroma's Rust core say when storage fails,
+# as errno values and as the words in their messages (Chroma wraps errno in text).
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "it is on a read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+_STORAGE_MESSAGES = {
+    "database or disk is full": "the disk is full",
+    "no space left on device": "the disk is full",
+    "os error 28": "the disk is full",
+    "readonly database": "it is read-only",
+    "read-only file system": "it is on a read-only file system",
+    "os error 30": "it is on a read-only file system",
+    "permission denied": "permission denied",
+    "os error 13": "permission denied",
+}
+
+
+def storage_problem(error: BaseException) -> str | None:
+    """Why the store's storage failed ("the disk is full"...), or None for any other error."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _STORAGE_ERRNOS:
+            return _STORAGE_ERRNOS[current.errno]
+        text = str(current).lower()
+        for words, problem in _STORAGE_MESSAGES.items():
+            if words in text:
+                return problem
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def crash_point(step: str) -> None:
+    """Die here, as a power cut or `kill -9` would, when STORYBOT_CRASH_AT names this step.
+
+    Only the fault tests set the variable: they check that a crash at every step
+    of building and switching a generation leaves a store that readers can use
+    and the next run repairs.
+    """
+    if os.environ.get(CRASH_AT_VARIABLE) == step:
+        print(f"crashing at {step}", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -59,9 +125,50 @@ def lock_path(settings: IndexSettings) -> Path:
     return settings.store_dir / "index.lock"
 
 
-def open_store(settings: IndexSettings) -> StoryStore:
-    """The store the settings name, with its BM25 files under the store folder."""
-    return StoryStore(connect(settings), settings.store_dir / "bm25")
+def open_store(settings: IndexSettings, *, read_only: bool = False) -> StoryStore:
+    """The store the settings name, with its BM25 files under the store folder.
+
+    Chroma writes to its database whenever it opens one, so a store on a full or
+    read-only disk cannot be opened in place. A reader (`read_only`) then works
+    on a private copy of it, which it cannot see re-indexed; a writer gets a
+    StoreUnavailableError saying what is wrong.
+    """
+    local_dir = None if settings.chroma_host else settings.store_dir
+    try:
+        return StoryStore(connect(settings), settings.store_dir / "bm25", local_dir)
+    except Exception as error:
+        problem = storage_problem(error)
+        if problem is None or local_dir is None or not read_only:
+            raise  # a writer's caller says what failed, and that the live index is unchanged
+        return _open_copy(local_dir, problem)
+
+
+def _open_copy(store_dir: Path, problem: str) -> StoryStore:
+    copy = tempfile.TemporaryDirectory(prefix="storybot-store-")
+    try:
+        shutil.copytree(store_dir, copy.name, dirs_exist_ok=True, ignore=_not_copied)
+        client = chromadb.PersistentClient(
+            path=copy.name, settings=ChromaSettings(anonymized_telemetry=False)
+        )
+    except Exception as error:
+        copy.cleanup()
+        raise StoreUnavailableError(
+            f"cannot open the index store at {store_dir}: {problem}, and a copy of it "
+            f"could not be made in {tempfile.gettempdir()} ({error})"
+        ) from None
+    log.warning(
+        "the index store at %s cannot be opened in place (%s); reading a copy of it, "
+        "so a re-index will not be seen until restart",
+        store_dir,
+        problem,
+    )
+    store = StoryStore(client, Path(copy.name) / "bm25")
+    store.keep_alive = copy  # the copy is deleted when the store is
+    return store
+
+
+def _not_copied(folder: str, names: list[str]) -> list[str]:
+    return [name for name in names if name == "index.lock"]
 
 
 class StoryStore:
@@ -71,9 +178,14 @@ class StoryStore:
     they are switched and dropped with it.
     """
 
-    def __init__(self, client: ClientAPI, bm25_root: Path | None = None):
+    def __init__(
+        self, client: ClientAPI, bm25_root: Path | None = None, chroma_dir: Path | None = None
+    ):
         self.client = client
         self.bm25_root = bm25_root
+        # The folder of a local Chroma database, whose segment folders collect_garbage tidies.
+        self.chroma_dir = chroma_dir
+        self.keep_alive: object = None
         # The last live generation seen. A generation's name, collection and model never
         # change, so while the pointer names it the collection need not be fetched again.
         self._last_live: Generation | None = None
@@ -134,13 +246,70 @@ class StoryStore:
         previous = (pointer.metadata or {}).get("live")
         if previous != generation.name:
             pointer.modify(metadata={"live": generation.name, "previous": previous or ""})
-        # The previous generation stays until the next switch, so a reader that
-        # resolved the pointer just before this one can finish its query. Any
-        # other generation is superseded, or left by a build that died.
-        keep = {generation.name, previous}
-        for name in self._generation_names():
+        crash_point("switched")
+        self.collect_garbage()
+
+    def collect_garbage(self) -> None:
+        """Drop every generation but the live and previous ones, and files no generation owns.
+
+        The previous generation stays until the next switch, so a reader that
+        resolved the pointer just before the switch can finish its query. Any
+        other generation is superseded, or left by a build that died. Call it
+        only while holding the index lock: a build under way owns files that are
+        not yet live.
+        """
+        pointer = self._pointer()
+        keep = {pointer.get("live"), pointer.get("previous")} - {None, ""}
+        names = self._generation_names()
+        for name in names:
             if name not in keep:
-                self.drop(name)
+                try:
+                    self.drop(name)
+                except Exception as error:  # the live generation is in place; retried next run
+                    log.warning("could not drop old index generation %s: %s", name, error)
+        crash_point("dropped")
+        if self.bm25_root is not None and self.bm25_root.is_dir():
+            for folder in self.bm25_root.iterdir():
+                if folder.name not in keep:
+                    shutil.rmtree(folder, ignore_errors=True)
+        for folder in self._orphan_segment_folders():
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _pointer(self) -> dict:
+        try:
+            pointer = self.client.get_collection(POINTER_NAME, embedding_function=None)
+        except NotFoundError:
+            return {}
+        return dict(pointer.metadata or {})
+
+    def _orphan_segment_folders(self) -> list[Path]:
+        """Chroma's per-segment folders whose segment is gone.
+
+        Chroma deletes a collection's rows but leaves its vector segment's folder
+        (named by the segment's UUID) on disk, and a build killed half-way leaves
+        one too. Which segments exist is only recorded in Chroma's own SQLite
+        file; if it cannot be read as expected, nothing is deleted.
+        """
+        if self.chroma_dir is None:
+            return []
+        database = self.chroma_dir / "chroma.sqlite3"
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+            ) as connection:
+                owned = {row[0] for row in connection.execute("SELECT id FROM segments")}
+        except sqlite3.Error as error:
+            log.warning("%s: left segment folders alone (%s)", database, error)
+            return []
+        orphans = []
+        for folder in self.chroma_dir.iterdir():
+            try:
+                uuid.UUID(folder.name)
+            except ValueError:
+                continue
+            if folder.is_dir() and not folder.is_symlink() and folder.name not in owned:
+                orphans.append(folder)
+        return orphans
 
     def drop(self, name: str) -> None:
         """Delete one generation collection (a failed or superseded build)."""

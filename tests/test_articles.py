@@ -463,7 +463,7 @@ def test_article_size_limit(tmp_path: Path) -> None:
     with pytest.raises(CorpusError) as caught:
         load_corpus(tmp_path)
     assert caught.value.problems == [
-        f"{big}: is 2,000,004 bytes; articles may be at most 2,000,000 bytes "
+        f"{big}: is 500,004 bytes; articles may be at most 500,000 bytes "
         "(split it into several articles)"
     ]
 

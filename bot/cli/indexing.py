@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -10,6 +12,23 @@ import typer
 from bot.cli.common import CorpusOption, StoreOption, fail_with, load_settings
 from bot.errors import StorybotError
 from index.settings import IndexSettings
+
+
+def progress_printer(every_seconds: float = 5.0) -> Callable[[int, int], None]:
+    """Embedding progress on stderr: one updating line on a terminal, else a line every few s."""
+    terminal = sys.stderr.isatty()
+    last = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if terminal:
+            typer.echo(f"\rembedding: {done}/{total} chunks", err=True, nl=done == total)
+        elif done == total or now - last >= every_seconds:
+            typer.echo(f"embedding: {done}/{total} chunks", err=True)
+            last = now
+
+    return show
 
 
 def index_command(
@@ -38,11 +57,7 @@ def index_command(
             typer.echo(f"dry run: {plan.summary()}; nothing written")
             return
         report = run_index(
-            settings,
-            articles,
-            rebuild=rebuild,
-            show_progress=sys.stdout.isatty(),
-            wait_seconds=wait,
+            settings, articles, rebuild=rebuild, progress=progress_printer(), wait_seconds=wait
         )
     except StorybotError as error:
         raise fail_with(error) from None
