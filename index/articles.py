@@ -29,7 +29,7 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from index.cleaning import clean_line, clean_text, normalise
+from index.cleaning import clean_line, clean_text, normalise, strip_control_characters
 from index.errors import CorpusError
 
 log = logging.getLogger(__name__)
@@ -326,9 +326,10 @@ def _parse_front_matter(content: str, path: Path, fail: Fail) -> tuple[FrontMatt
         where = getattr(error, "problem_mark", None)
         # The block starts with the end of the '---' line, so its line 0 is the file's line 1.
         line = f" near line {where.line + 1}" if where else ""
-        raise fail(f"broken front matter{line}: {getattr(error, 'problem', error)}") from None
+        problem = getattr(error, "problem", None) or error
+        raise fail(f"broken front matter{line}: {_one_line(problem)}") from None
     except ValueError as error:  # an explicitly tagged value that is not one (!!int x)
-        raise fail(f"broken front matter: {error}") from None
+        raise fail(f"broken front matter: {_one_line(error)}") from None
     if not isinstance(metadata, dict) or not metadata:
         raise fail("broken front matter: the '---' block is empty or not a mapping of fields")
     unknown = sorted(str(key) for key in metadata if key not in _FRONT_MATTER_KEYS)
@@ -344,6 +345,11 @@ def _parse_front_matter(content: str, path: Path, fail: Fail) -> tuple[FrontMatt
     return fields, body
 
 
+def _one_line(message: object) -> str:
+    """A parser's message on one line without control characters: it may quote the file."""
+    return " ".join(strip_control_characters(str(message)).split())
+
+
 def _field_problem(fields: dict[str, object], name: object) -> str:
     value = fields.get(str(name))
     kind = {
@@ -355,7 +361,7 @@ def _field_problem(fields: dict[str, object], name: object) -> str:
         float: "a number",
         bytes: "binary data",
     }.get(type(value), type(value).__name__)
-    shown = repr(value)
+    shown = _one_line(repr(value))
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     return f"front matter field '{name}' must be text, not {kind} ({shown}); quote it if needed"
 

@@ -1,0 +1,287 @@
+"""Faults under the store, with real processes: `storybot index` killed at each step of a
+build, a disk that fills up, a read-only store. Every fault must leave a store that readers
+can use and the next run repairs, and a clear message instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import write_corpus
+from constants import LIGHTHOUSE_ID
+
+from index.store import CRASH_AT_VARIABLE, CRASH_STEPS, GENERATION_PREFIX, POINTER_NAME
+
+STORYBOT = Path(sys.executable).parent / "storybot"
+OLD_TEXT = "rowed out in a storm"
+NEW_LIGHTHOUSE = """\
+Lighthouse keeper rescues stranded kayakers off the Cornish coast
+
+The two kayakers were pulled from the water by a trained grey seal called Nelson.
+"""
+NEW_TEXT = "grey seal called Nelson"
+
+pytestmark = pytest.mark.skipif(
+    not STORYBOT.exists(), reason="the storybot script is not installed"
+)
+
+
+def storybot(cwd: Path, *args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(STORYBOT), *(str(a) for a in args)],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@dataclass
+class StoreFiles:
+    """What a store holds on disk, read from Chroma's SQLite file and the folder."""
+
+    live: str
+    previous: str
+    generations: set[str]
+    segment_folders: set[str]
+    owned_segments: set[str]
+    bm25: set[str]
+
+
+def store_files(store: Path) -> StoreFiles:
+    uri = f"file:{store / 'chroma.sqlite3'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM collections")}
+        pointer = dict(
+            db.execute(
+                "SELECT m.key, m.str_value FROM collection_metadata m "
+                "JOIN collections c ON c.id = m.collection_id WHERE c.name = ?",
+                (POINTER_NAME,),
+            ).fetchall()
+        )
+        owned = {row[0] for row in db.execute("SELECT id FROM segments")}
+    folders = set()
+    for path in store.iterdir():
+        with contextlib.suppress(ValueError):
+            folders.add(str(uuid.UUID(path.name)))
+    bm25 = {p.name for p in (store / "bm25").iterdir()} if (store / "bm25").is_dir() else set()
+    return StoreFiles(
+        live=pointer.get("live", ""),
+        previous=pointer.get("previous", ""),
+        generations={n for n in names if n.startswith(GENERATION_PREFIX)},
+        segment_folders=folders,
+        owned_segments=owned,
+        bm25=bm25,
+    )
+
+
+def assert_tidy(store: Path) -> StoreFiles:
+    """Only the live and previous generations remain, with no file that none of them owns."""
+    files = store_files(store)
+    assert files.generations == {files.live, files.previous} - {""}, files
+    assert files.segment_folders <= files.owned_segments, files
+    assert files.bm25 == files.generations, files
+    return files
+
+
+def search(cwd: Path, store: Path, query: str) -> str:
+    result = storybot(cwd, "search", query, "--store", store, "-k", "2")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def indexed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A corpus indexed once by a real process; tests work on copies of it."""
+    root = tmp_path_factory.mktemp("template")
+    corpus = write_corpus(root / "corpus")
+    result = storybot(root, "index", "--corpus", corpus, "--store", root / "store")
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def copy_of(template: Path, into: Path) -> tuple[Path, Path]:
+    shutil.copytree(template / "corpus", into / "corpus")
+    shutil.copytree(template / "store", into / "store")
+    return into / "corpus", into / "store"
+
+
+# ---------------------------------------------------------------- crashes
+
+
+@pytest.mark.parametrize("step", CRASH_STEPS)
+def test_crash_at_each_step_leaves_a_usable_store_that_the_next_run_repairs(
+    indexed_template: Path, tmp_path: Path, isolated_env: Path, step: str
+) -> None:
+    corpus, store = copy_of(indexed_template, tmp_path)
+    before = store_files(store)
+    (corpus / LIGHTHOUSE_ID).write_text(NEW_LIGHTHOUSE, encoding="utf-8")
+
+    crashed = storybot(
+        isolated_env, "index", "--corpus", corpus, "--store", store, **{CRASH_AT_VARIABLE: step}
+    )
+    assert crashed.returncode == -9, (crashed.returncode, crashed.stdout, crashed.stderr)
+    assert f"crashing at {step}" in crashed.stdout
+
+    # Readers see a complete generation: the old one until the pointer moved, then the new.
+    switched = CRASH_STEPS.index(step) >= CRASH_STEPS.index("switched")
+    after_crash = store_files(store)
+    assert (after_crash.live == before.live) is not switched
+    found = search(isolated_env, store, "Who rescued the kayakers?")
+    assert (NEW_TEXT if switched else OLD_TEXT) in found
+
+    repaired = storybot(isolated_env, "index", "--corpus", corpus, "--store", store)
+    assert repaired.returncode == 0, repaired.stderr
+    summary = repaired.stdout.strip().splitlines()[-1]
+    expected = "0 added, 0 updated" if switched else "0 added, 1 updated"
+    assert summary.startswith(expected), summary
+    files = assert_tidy(store)
+    assert files.live != before.live
+    assert NEW_TEXT in search(isolated_env, store, "Who rescued the kayakers?")
+
+
+def test_runs_and_crashes_leave_no_orphan_folders(
+    indexed_template: Path, tmp_path: Path, isolated_env: Path
+) -> None:
+    """The issue's store had 12 segment folders for 2 live generations after a few runs."""
+    corpus, store = copy_of(indexed_template, tmp_path)
+    for round_, crash in enumerate(["written", "", "bm25", ""]):
+        (corpus / "round.txt").write_text(f"Round {round_}\nThe body of round {round_}.\n")
+        result = storybot(
+            isolated_env, "index", "--corpus", corpus, "--store", store, STORYBOT_CRASH_AT=crash
+        )
+        assert result.returncode == (-9 if crash else 0), result.stderr
+    files = assert_tidy(store)
+    assert len(files.generations) == 2
+    assert len(files.segment_folders) <= 2 * 2  # a vector and (maybe) a metadata folder each
+
+
+# ---------------------------------------------------------------- a small disk
+
+
+@contextlib.contextmanager
+def small_disk(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `where`; skips the test when mounting is not possible."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(disk: Path, leave_bytes: int) -> Path:
+    """Fill `disk` until only about `leave_bytes` are free."""
+    filler = disk / "filler"
+    free = shutil.disk_usage(disk).free
+    with filler.open("wb") as out:
+        out.truncate(0)
+        remaining = max(0, free - leave_bytes)
+        chunk = b"\0" * (1 << 16)
+        while remaining > 0:
+            try:
+                remaining -= out.write(chunk[: min(len(chunk), remaining)])
+            except OSError:
+                break
+    return filler
+
+
+@pytest.mark.parametrize("leave", [0, 64 * 1024], ids=["no-space", "fills-mid-build"])
+def test_full_disk_under_the_store_is_reported_and_loses_nothing(
+    indexed_template: Path, tmp_path: Path, isolated_env: Path, leave: int
+) -> None:
+    with small_disk(tmp_path / "disk", "24m") as disk:
+        corpus, store = copy_of(indexed_template, disk)
+        shutil.move(corpus, tmp_path / "corpus")
+        corpus = tmp_path / "corpus"
+        before = store_files(store)
+        # An article that needs megabytes (vectors, text index, BM25) where little is left.
+        lines = [f"Paragraph {i} on the harbour wall and that winter's storm." for i in range(1500)]
+        (corpus / "long.txt").write_text("A long article\n" + "\n\n".join(lines) + "\n")
+        filler = fill(disk, leave)
+
+        result = storybot(isolated_env, "index", "--corpus", corpus, "--store", store)
+        assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert f"error: cannot write the index store at {store}: the disk is full; " in (
+            result.stderr
+        )
+        assert "the live index is unchanged" in result.stderr
+        assert store_files(store).live == before.live
+
+        # Readers still answer from the live generation (from a copy when Chroma cannot even
+        # open the store in place).
+        reader = storybot(isolated_env, "search", "lighthouse keeper", "--store", store, "-k", "1")
+        assert reader.returncode == 0, reader.stderr
+        assert OLD_TEXT in reader.stdout
+        if leave == 0:
+            assert "the disk is full); reading a copy of it" in reader.stderr
+
+        filler.unlink()
+        again = storybot(isolated_env, "index", "--corpus", corpus, "--store", store)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.strip().splitlines()[-1].startswith("1 added, 0 updated")
+        assert_tidy(store)
+
+
+# ---------------------------------------------------------------- a read-only store
+
+
+def test_read_only_store_serves_readers_and_refuses_writers(
+    indexed_template: Path, tmp_path: Path, isolated_env: Path
+) -> None:
+    with small_disk(tmp_path / "disk", "16m") as disk:
+        corpus, store = copy_of(indexed_template, disk)
+        before = store_files(store)
+        remount = subprocess.run(
+            ["mount", "-o", "remount,ro", str(disk)], capture_output=True, text=True
+        )
+        if remount.returncode != 0:
+            pytest.skip(f"cannot remount the tmpfs read-only: {remount.stderr.strip()}")
+
+        found = storybot(isolated_env, "search", "lighthouse keeper", "--store", store, "-k", "1")
+        assert found.returncode == 0, found.stderr
+        assert OLD_TEXT in found.stdout
+        assert "cannot be opened in place (it is read-only); reading a copy" in found.stderr
+
+        asked = storybot(
+            isolated_env, "ask", "Who rowed out to rescue the kayakers?", "--store", store
+        )
+        assert asked.returncode == 0, asked.stderr
+        assert "Traceback" not in asked.stderr
+
+        dry = storybot(isolated_env, "index", "--corpus", corpus, "--store", store, "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert dry.stdout.strip().endswith(
+            "0 added, 0 updated, 0 removed, 3 unchanged; nothing written"
+        )
+
+        writer = storybot(isolated_env, "index", "--corpus", corpus, "--store", store, "--rebuild")
+        assert writer.returncode == 2, (writer.returncode, writer.stderr)
+        assert "Traceback" not in writer.stderr
+        assert (
+            f"cannot write the index store at {store}: it is on a read-only file system"
+            in (writer.stderr)
+            or f"cannot write the index store at {store}: it is read-only" in writer.stderr
+        )
+        assert store_files(store) == before
