@@ -102,7 +102,7 @@ class _FrontMatterLoader(yaml.SafeLoader):
     yaml_implicit_resolvers: dict = {}  # noqa: RUF012 (the class attribute PyYAML reads)
     _depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed", self.peek_event().start_mark

@@ -250,7 +250,7 @@ def embed_nodes(
     pipeline = IngestionPipeline(
         transformations=[make_splitter(settings.chunk_size, settings.chunk_overlap)]
     )
-    nodes = pipeline.run(documents=article_documents(articles))
+    nodes = list(pipeline.run(documents=article_documents(articles)))
     for start in range(0, len(nodes), PROGRESS_STEP):
         embed_model(nodes[start : start + PROGRESS_STEP])  # sets each node's embedding
         if progress is not None:
