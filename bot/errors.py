@@ -14,6 +14,7 @@ from index.errors import (
     IndexNotBuiltError,
     ModelPreparationError,
     StoreMismatchError,
+    StoreUnavailableError,
     StorybotError,
 )
 
@@ -27,7 +28,9 @@ __all__ = [
     "ModelPreparationError",
     "PromptsError",
     "StoreMismatchError",
+    "StoreUnavailableError",
     "StorybotError",
+    "TelegramUnavailableError",
 ]
 
 
@@ -41,3 +44,7 @@ class PromptsError(StorybotError):
 
 class MemoryFileError(StorybotError):
     """The conversation or feedback database cannot be used; the message names the file."""
+
+
+class TelegramUnavailableError(StorybotError):
+    """The Bot API cannot be reached or rejects the token; the message names the URL."""

@@ -30,12 +30,21 @@ _LINE_BREAKS = re.compile(r"[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _ESCAPE_SEQUENCES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?")
 # Every C0/C1 control character except tab and newline, DEL, the bidirectional
 # overrides and isolates (they reorder what a reader sees), and stray byte-order marks.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def strip_control_characters(text: str) -> str:
     """`text` without escape sequences or control characters; tabs and newlines stay."""
-    return _CONTROL_CHARACTERS.sub("", _ESCAPE_SEQUENCES.sub("", text))
+    return CONTROL_CHARACTERS.sub("", _ESCAPE_SEQUENCES.sub("", text))
+
+
+def escape_control_characters(text: str) -> str:
+    """`text` with each control character shown as an escape (\\x1b), tabs and newlines kept.
+
+    For messages about untrusted text (a file name, a parser's complaint) where
+    the reader should see that something odd is there, not have it removed.
+    """
+    return CONTROL_CHARACTERS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def normalise(text: str) -> str:

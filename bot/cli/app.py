@@ -14,6 +14,7 @@ from bot.cli.common import ExitCode
 from bot.cli.evaluate import eval_command
 from bot.cli.indexing import index_command, search_command
 from bot.cli.serve import feedback_command, run_command
+from bot.redaction import protect_handlers, redact
 from bot.settings import LogLevel, LogSettings
 
 # Not a parent of `bot.*` or `index.*`, so its level is its own.
@@ -61,6 +62,7 @@ def configure_logging() -> None:
         typer.echo(f"warning: STORYBOT_LOG_LEVEL ignored: {error.errors()[0]['msg']}", err=True)
         level = "WARNING"
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    protect_handlers()
     # Libraries' INFO lines (HTTP requests, telemetry) would bury storybot's own.
     for noisy in ("httpx", "httpcore", "chromadb", "urllib3", "openai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -72,7 +74,7 @@ def main() -> None:
         app()
     except Exception as error:  # a maintainer sees one line, not a stack trace
         log.debug("unexpected error", exc_info=True)
-        typer.echo(f"error: {type(error).__name__}: {error}", err=True)
+        typer.echo(f"error: {type(error).__name__}: {redact(str(error))}", err=True)
         if not log.isEnabledFor(logging.DEBUG):
             typer.echo("(run with --log-level DEBUG to see where it happened)", err=True)
         sys.exit(ExitCode.UNEXPECTED)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from bot.errors import CorpusError, IndexBusyError, StorybotError
+from bot.redaction import add_secrets, redact
+from index.cleaning import CONTROL_CHARACTERS, strip_control_characters
 from index.settings import IndexSettings
 
 if TYPE_CHECKING:
@@ -38,9 +41,20 @@ StoreOption = Annotated[
 SettingsT = TypeVar("SettingsT", bound=IndexSettings)
 
 
+def say(text: str = "") -> None:
+    """Print text for a person to stdout, without the control characters a terminal obeys."""
+    typer.echo(strip_control_characters(text))
+
+
+def say_json(data: object) -> None:
+    """Print one JSON line; control characters in it are \\u escapes (json leaves C1 raw)."""
+    line = json.dumps(data, ensure_ascii=False)
+    typer.echo(CONTROL_CHARACTERS.sub(lambda m: f"\\u{ord(m.group()):04x}", line))
+
+
 def fail(message: str, code: ExitCode = ExitCode.BAD_INPUT) -> typer.Exit:
-    """Print `error: message` to stderr; raise the returned Exit to end with `code`."""
-    typer.echo(f"error: {message}", err=True)
+    """Print `error: message` to stderr (redacted); raise the returned Exit to end with `code`."""
+    typer.echo(f"error: {redact(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -58,9 +72,11 @@ def load_settings(cls: type[SettingsT], **flags: Any) -> SettingsT:
     """Settings from the environment and `.env`, with the flags that were given on top."""
     given = {name: value for name, value in flags.items() if value is not None}
     try:
-        return cls(**given)
+        settings = cls(**given)
     except ValidationError as error:
         raise fail(f"the settings are invalid:\n{error}") from None
+    add_secrets(*(value for value in vars(settings).values() if isinstance(value, SecretStr)))
+    return settings
 
 
 def open_engine(store: Path | None, **flags: Any) -> AnswerEngine:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import fail, load_settings
+from bot.cli.common import fail, fail_with, load_settings, say
+from bot.errors import StorybotError
 from bot.settings import BotSettings
 
 
@@ -35,7 +36,10 @@ def run_command(
         raise fail("a webhook needs TELEGRAM_WEBHOOK_SECRET to check requests")
     from bot.telegram.app import run
 
-    run(settings)
+    try:
+        run(settings)
+    except StorybotError as error:
+        raise fail_with(error) from None
 
 
 def feedback_command(
@@ -53,9 +57,9 @@ def feedback_command(
         typer.echo("No 👎 yet.")
     for item in disliked:
         when = dt.datetime.fromtimestamp(item.voted_at).strftime("%Y-%m-%d %H:%M")
-        typer.echo(f"#{item.answer_id} {when} 👎×{item.down_votes} in {item.chat}")
-        typer.echo(f"  Q: {item.question}")
-        typer.echo(f"  A: {item.answer}")
+        say(f"#{item.answer_id} {when} 👎×{item.down_votes} in {item.chat}")
+        say(f"  Q: {item.question}")
+        say(f"  A: {item.answer}")
         for citation in item.citations:
-            typer.echo(f"    [{citation['n']}] {citation['title']}: “{citation['quote']}”")
-        typer.echo()
+            say(f"    [{citation['n']}] {citation['title']}: “{citation['quote']}”")
+        say()

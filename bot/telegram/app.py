@@ -7,7 +7,8 @@ import logging
 from typing import Any
 from urllib.parse import urlparse
 
-from telegram import BotCommand, Update
+from telegram import Bot, BotCommand, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -19,7 +20,8 @@ from telegram.ext import (
 
 from bot.answering.engine import AnswerEngine
 from bot.answering.prompts import Prompts
-from bot.errors import IndexNotBuiltError
+from bot.errors import IndexNotBuiltError, TelegramUnavailableError
+from bot.redaction import RedactingFilter, add_secrets, protect_handlers, redact
 from bot.settings import BotSettings
 from bot.telegram import handlers
 from bot.telegram.feedback import FeedbackStore
@@ -37,31 +39,16 @@ COMMANDS = [
 ]
 
 
-class RedactSecrets(logging.Filter):
-    """Removes the bot token from every log record (httpx logs URLs that contain it)."""
-
-    def __init__(self, *secrets: str):
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "<redacted>")
-            record.msg, record.args = message, None
-        return True
-
-
-def protect_logs(token: str) -> None:
-    """Redact the token from the loggers that could print it, and quiet httpx."""
-    redact = RedactSecrets(token)
+def protect_logs(settings: BotSettings) -> None:
+    """Keep the settings' secrets out of every log line, and quiet httpx."""
+    add_secrets(settings.telegram_bot_token, settings.webhook_secret, settings.openai_api_key)
     names = ("aiohttp", "httpx", "httpcore", "telegram", "apscheduler")
     loggers = [logging.getLogger(n) for n in names]
-    for target in loggers + logging.getLogger().handlers:
-        # Building the bot again (a restart in one process) must not stack filters.
-        if not any(isinstance(f, RedactSecrets) and token in f.secrets for f in target.filters):
-            target.addFilter(redact)
+    protect_handlers(*loggers)
+    for target in loggers:
+        # Records of these loggers are redacted even on the way to a handler added later.
+        if not any(isinstance(f, RedactingFilter) for f in target.filters):
+            target.addFilter(RedactingFilter())
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -70,7 +57,7 @@ def build_application(settings: BotSettings, engine: AnswerEngine | None = None)
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     token = settings.telegram_bot_token.get_secret_value()
-    protect_logs(token)
+    protect_logs(settings)
     application = (
         ApplicationBuilder()
         .token(token)
@@ -126,8 +113,39 @@ async def _register_commands(application: Application) -> None:
 
 
 def run(settings: BotSettings) -> None:
-    """`storybot run`: build the bot and serve until interrupted."""
-    serve(build_application(settings), settings)
+    """`storybot run`: build the bot, check that the Bot API accepts it, serve until interrupted."""
+    application = build_application(settings)
+    asyncio.run(check_bot_api(settings))
+    serve(application, settings)
+
+
+async def check_bot_api(settings: BotSettings) -> None:
+    """Ask the Bot API who the bot is; TelegramUnavailableError in one line if it will not say.
+
+    Run before polling, because PTB's own start-up logs each failure as a chain of
+    tracebacks (the token in them) before re-raising it.
+    """
+    if settings.telegram_bot_token is None:
+        raise TelegramUnavailableError("TELEGRAM_BOT_TOKEN is not set")
+    base_url = settings.telegram_base_url.rstrip("/")
+    bot = Bot(
+        settings.telegram_bot_token.get_secret_value(),
+        base_url=f"{base_url}/bot",
+        request=AiohttpRequest(connections=1),
+        get_updates_request=AiohttpRequest(connections=1),
+    )
+    try:
+        async with bot:  # get_me, and the connections are closed whatever happens
+            pass
+    except InvalidToken:
+        raise TelegramUnavailableError(
+            f"the Bot API at {base_url} rejected TELEGRAM_BOT_TOKEN; "
+            "copy the token again from @BotFather"
+        ) from None
+    except (NetworkError, TelegramError) as error:
+        raise TelegramUnavailableError(
+            f"cannot reach the Telegram Bot API at {base_url}: {redact(str(error))}"
+        ) from None
 
 
 def serve(application: Application, settings: BotSettings, **options: Any) -> None:
