@@ -27,6 +27,7 @@ FEEDBACK_UNKNOWN = "That answer is too old to rate."
 RESET = "I've forgotten this conversation. Ask me anything about the story."
 NO_SOURCES = "No articles are indexed yet."
 EMPTY_QUESTION = "Please ask a question."
+NOT_UTF8 = "I can't read that line: it is not UTF-8 text. Please type the question again."
 UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I do."
 
 

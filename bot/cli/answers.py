@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import io
 import sys
 import uuid
 from typing import Annotated
@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from bot.answering.answer import Answer
-from bot.cli.common import StoreOption, fail, open_engine
+from bot.cli.common import StoreOption, fail, open_engine, say, say_json
+from bot.text_input import clean_question, not_utf8
 
 ChatOption = Annotated[
     str | None, typer.Option("--chat", help="Conversation id; reuse it to ask follow-ups.")
@@ -41,13 +42,27 @@ def ask_command(
     store: StoreOption = None,
 ) -> None:
     """Answer one QUESTION with cited passages."""
-    engine = open_engine(store)
-    if not question.strip():
+    check_utf8(question=question, chat=chat)
+    question = clean_question(question)
+    if not question:
         raise fail("the question is empty")
-    answer = engine.ask(chat or f"cli-{uuid.uuid4().hex}", question.strip())
-    typer.echo(
-        json.dumps(answer.to_json(), ensure_ascii=False) if as_json else render_answer(answer)
-    )
+    engine = open_engine(store)
+    answer = engine.ask(chat or f"cli-{uuid.uuid4().hex}", question)
+    if as_json:
+        say_json(answer.to_json())
+    else:
+        say(render_answer(answer))
+
+
+def check_utf8(**arguments: str | None) -> None:
+    """Exit 2 naming the argument when one holds bytes that are not UTF-8."""
+    for name, value in arguments.items():
+        where = not_utf8(value or "")
+        if where is not None:
+            option = "the question" if name == "question" else f"--{name}"
+            raise fail(
+                f"{option} is not UTF-8 text (a byte that is not UTF-8 at character {where + 1})"
+            )
 
 
 def chat_command(
@@ -58,8 +73,12 @@ def chat_command(
     """A conversation: one question per line; /reset, /sources and /help work as in Telegram."""
     from bot.cli.conversation import handle_line
 
+    check_utf8(chat=chat)
     engine = open_engine(store)
     conversation = chat or f"cli-{uuid.uuid4().hex}"
+    # A line that is not UTF-8 must get its own error reply, not end the session.
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")
     interactive = sys.stdin.isatty() and not as_json
     if interactive:
         typer.echo("Ask about the story (/help for commands, Ctrl-D to quit).")
@@ -70,10 +89,10 @@ def chat_command(
             break
         if not interactive and line == "":
             break
-        reply = handle_line(engine, conversation, line.strip())
+        reply = handle_line(engine, conversation, line)
         if as_json:
-            typer.echo(json.dumps(reply.to_json(), ensure_ascii=False))
+            say_json(reply.to_json())
         else:
-            typer.echo(render_answer(reply.answer) if reply.answer else reply.text)
+            say(render_answer(reply.answer) if reply.answer else reply.text)
             if interactive:
-                typer.echo()
+                say()

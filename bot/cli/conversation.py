@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot import texts
 from bot.answering.answer import Answer
 from bot.answering.engine import AnswerEngine
+from bot.text_input import clean_question, not_utf8
 
 
 @dataclass
@@ -30,6 +31,9 @@ class Reply:
 
 def handle_line(engine: AnswerEngine, conversation: str, line: str) -> Reply:
     """Run a /command or answer a question; every line gets exactly one reply."""
+    if not_utf8(line) is not None:
+        return Reply(texts.NOT_UTF8, error="not UTF-8 text")
+    line = clean_question(line)
     if not line:
         return Reply(texts.EMPTY_QUESTION, error="empty question")
     if line.startswith("/"):

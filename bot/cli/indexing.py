@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import CorpusOption, StoreOption, fail_with, load_settings
+from bot.cli.common import CorpusOption, StoreOption, fail_with, load_settings, say
 from bot.errors import StorybotError
 from index.settings import IndexSettings
 
@@ -53,7 +53,7 @@ def index_command(
                 ("remove", plan.removed),
             ):
                 for doc_id in items:
-                    typer.echo(f"would {label}: {doc_id}")
+                    say(f"would {label}: {doc_id}")
             typer.echo(f"dry run: {plan.summary()}; nothing written")
             return
         report = run_index(
@@ -79,5 +79,5 @@ def search_command(
         raise fail_with(error) from None
     for rank, hit in enumerate(results, 1):
         meta = hit.node.metadata
-        typer.echo(f"[{rank}] {meta.get('title')} ({meta.get('published') or 'undated'})")
-        typer.echo(f"    {hit.node.get_content().strip()}\n")
+        say(f"[{rank}] {meta.get('title')} ({meta.get('published') or 'undated'})")
+        say(f"    {hit.node.get_content().strip()}\n")

@@ -35,6 +35,7 @@ from bot.settings import BotSettings
 from bot.telegram.feedback import FeedbackStore
 from bot.telegram.rate_limit import QuestionRateLimit
 from bot.telegram.render import answer_messages
+from bot.text_input import clean_question
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,9 @@ async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/ask QUESTION (also /ask@BotName in groups): an answer with its sources."""
-    question = " ".join(context.args or []).strip()
+    if not await allowed(update, context):
+        return
+    question = clean_question(" ".join(context.args or []))
     if not question:
         await message_of(update).reply_text(texts.ask_usage(state(context).examples))
         return
@@ -177,7 +180,8 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: s
     bot_state = state(context)
     message = message_of(update)
     user_id = update.effective_user.id if update.effective_user else message.chat_id
-    if not question.strip():
+    question = clean_question(question)
+    if not question:
         await message.reply_text(texts.EMPTY_QUESTION)
         return
     if len(question) > bot_state.settings.max_question_chars:
@@ -321,9 +325,12 @@ def feedback_keyboard(answer_id: int) -> InlineKeyboardMarkup:
 
 
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A press on 👍/👎 is stored and acknowledged with a short notice."""
+    """A press on 👍/👎 is stored and acknowledged with a short notice; others are refused."""
     query = update.callback_query
     if query is None:
+        return
+    if not await allowed(update, context, reply=False):
+        await query.answer(texts.NOT_ALLOWED)
         return
     try:
         _, answer_id, helpful = (query.data or "").split(":")
@@ -338,8 +345,10 @@ async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # --- access and errors ----------------------------------------------------------
 
 
-async def allowed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """Whether this chat and user may use the bot; others get one polite refusal."""
+async def allowed(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, *, reply: bool = True
+) -> bool:
+    """Whether this chat and user may use the bot; others get one polite refusal (if `reply`)."""
     settings = state(context).settings
     chat = update.effective_chat
     user = update.effective_user
@@ -347,6 +356,8 @@ async def allowed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     user_ok = not settings.allowed_user_ids or (user and user.id in settings.allowed_user_ids)
     if chat_ok and user_ok:
         return True
+    if not reply:
+        return False
     if state(context).first_refusal(chat.id if chat else 0) and update.effective_message:
         await update.effective_message.reply_text(texts.NOT_ALLOWED)
     return False
