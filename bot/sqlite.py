@@ -8,8 +8,9 @@ a newer one is refused instead of being misread.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bot.errors import MemoryFileError
@@ -26,11 +27,26 @@ def open_database(path: Path, migrations: Sequence[str]) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous=NORMAL")
         migrate(db, migrations, path)
     except (OSError, sqlite3.DatabaseError) as error:
-        raise MemoryFileError(
-            f"{path}: cannot use this SQLite file ({error}). Move it aside to start afresh, "
-            "or point the setting at another file."
-        ) from None
+        raise unusable(path, error) from None
     return db
+
+
+def unusable(path: Path, error: Exception) -> MemoryFileError:
+    """The error for a SQLite file that cannot be used: it names the file and what to do."""
+    return MemoryFileError(
+        f"{path}: cannot use this SQLite file ({error}). Move it aside to start afresh, "
+        "or point the setting at another file."
+    )
+
+
+@contextlib.contextmanager
+def reporting_errors(path: Path) -> Iterator[None]:
+    """Turn SQLite's errors on a file that was fine when opened (damaged since, full disk,
+    read-only) into MemoryFileError naming it."""
+    try:
+        yield
+    except sqlite3.DatabaseError as error:
+        raise unusable(path, error) from None
 
 
 def migrate(db: sqlite3.Connection, migrations: Sequence[str], path: Path) -> None:

@@ -308,3 +308,43 @@ def test_every_chat_line_gets_exactly_one_json_reply(
         assert isinstance(reply["answer"], str) and reply["answer"]
         if b"\xff" in line or b"\xfe" in line:
             assert reply.get("error") == "not UTF-8 text"
+
+
+def damage(path: Path) -> None:
+    """Overwrite every page after SQLite's header page: the file opens, its tables do not."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with path.open("r+b") as file:
+        file.seek(4096)
+        file.write(b"\xde\xad" * ((path.stat().st_size - 4096) // 2))
+
+
+def test_a_memory_file_damaged_after_opening_is_named_with_what_to_do(
+    indexed_story: Path, tmp_path: Path
+) -> None:
+    memory = tmp_path / "memory.sqlite3"
+    env = {"STORYBOT_MEMORY": str(memory)}
+    base = ["--store", str(indexed_story)]
+    runner = CliRunner()
+    first = runner.invoke(app, ["ask", "How old is Ken Loach?", "--chat", "c", *base], env=env)
+    assert first.exit_code == 0, first.output
+    damage(memory)
+    expected = f"{memory}: cannot use this SQLite file (database disk image is malformed). "
+    asked = runner.invoke(app, ["ask", "How old is he?", "--chat", "c", *base], env=env)
+    assert asked.exit_code == 2, (asked.output, asked.exception)
+    assert asked.stderr.startswith(f"error: {expected}Move it aside")
+    chat = runner.invoke(app, ["chat", "--json", "--chat", "c", *base], env=env, input="Hi?\n/x\n")
+    assert chat.exit_code == 0, (chat.output, chat.exception)
+    lines = [json.loads(line) for line in chat.stdout.splitlines()]
+    assert len(lines) == 2
+    assert lines[0]["error"] == "cannot answer" and lines[0]["answer"].startswith(expected)
+
+
+def test_a_damaged_feedback_file_is_named(tmp_path: Path) -> None:
+    feedback = tmp_path / "feedback.sqlite3"
+    feedback.write_bytes(b"SQLite format 3\0" + b"\xde\xad" * 4000)
+    result = CliRunner().invoke(app, ["feedback"], env={"STORYBOT_FEEDBACK": str(feedback)})
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert result.stderr.startswith(f"error: {feedback}: cannot use this SQLite file")

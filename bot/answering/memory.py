@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.sqlite import open_database
+from bot.sqlite import open_database, reporting_errors
 
 # One SQL script per schema version (bot.sqlite); append, never edit a shipped one.
 MIGRATIONS = [
@@ -40,12 +40,13 @@ class ConversationMemory:
         self.max_turns = max_turns
         self.ttl_seconds = ttl_seconds
         self._lock = threading.Lock()
+        self._path = path
         self._db = open_database(path, MIGRATIONS)
 
     def turns(self, conversation: str) -> list[Turn]:
         """The conversation's recent turns, oldest first."""
         cutoff = time.time() - self.ttl_seconds
-        with self._lock:
+        with self._lock, reporting_errors(self._path):
             rows = self._db.execute(
                 "SELECT question, standalone, answer, asked_at FROM turns "
                 "WHERE conversation = ? AND asked_at >= ? ORDER BY id DESC LIMIT ?",
@@ -56,7 +57,7 @@ class ConversationMemory:
     def add(self, conversation: str, question: str, standalone: str, answer: str) -> None:
         """Record a turn, then forget what is past the cap or the time limit."""
         now = time.time()
-        with self._lock, self._db:
+        with self._lock, reporting_errors(self._path), self._db:
             # One transaction, not one per statement: the turn and its clean-up land together.
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
@@ -73,7 +74,7 @@ class ConversationMemory:
 
     def reset(self, conversation: str) -> None:
         """Forget a conversation."""
-        with self._lock, self._db:
+        with self._lock, reporting_errors(self._path), self._db:
             self._db.execute("DELETE FROM turns WHERE conversation = ?", (conversation,))
 
     def close(self) -> None:

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from bot.answering.answer import Answer
-from bot.cli.common import StoreOption, fail, open_engine, say, say_json
+from bot.cli.common import StoreOption, fail, fail_with, open_engine, say, say_json
+from bot.errors import StorybotError
 from bot.text_input import clean_question, not_utf8
 
 ChatOption = Annotated[
@@ -47,7 +48,10 @@ def ask_command(
     if not question:
         raise fail("the question is empty")
     engine = open_engine(store)
-    answer = engine.ask(chat or f"cli-{uuid.uuid4().hex}", question)
+    try:
+        answer = engine.ask(chat or f"cli-{uuid.uuid4().hex}", question)
+    except StorybotError as error:  # e.g. a memory file damaged since it was opened
+        raise fail_with(error) from None
     if as_json:
         say_json(answer.to_json())
     else:

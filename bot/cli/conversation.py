@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from bot import texts
 from bot.answering.answer import Answer
 from bot.answering.engine import AnswerEngine
+from bot.errors import StorybotError
+from bot.redaction import redact
 from bot.text_input import clean_question, not_utf8
 
 
@@ -31,6 +33,13 @@ class Reply:
 
 def handle_line(engine: AnswerEngine, conversation: str, line: str) -> Reply:
     """Run a /command or answer a question; every line gets exactly one reply."""
+    try:
+        return _handle_line(engine, conversation, line)
+    except StorybotError as error:  # e.g. a damaged memory file: said on its line, not fatal
+        return Reply(redact(str(error)), error="cannot answer")
+
+
+def _handle_line(engine: AnswerEngine, conversation: str, line: str) -> Reply:
     if not_utf8(line) is not None:
         return Reply(texts.NOT_UTF8, error="not UTF-8 text")
     line = clean_question(line)

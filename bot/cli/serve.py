@@ -52,7 +52,10 @@ def feedback_command(
     if not settings.feedback_path.exists():
         typer.echo("No feedback yet.")
         return
-    disliked = FeedbackStore(settings.feedback_path).disliked(limit)
+    try:
+        disliked = FeedbackStore(settings.feedback_path).disliked(limit)
+    except StorybotError as error:
+        raise fail_with(error) from None
     if not disliked:
         typer.echo("No 👎 yet.")
     for item in disliked:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.answering.answer import Answer
-from bot.sqlite import open_database
+from bot.sqlite import open_database, reporting_errors
 
 # One SQL script per schema version (bot.sqlite); append, never edit a shipped one.
 MIGRATIONS = [
@@ -51,12 +51,13 @@ class FeedbackStore:
 
     def __init__(self, path: Path):
         self._lock = threading.Lock()
+        self._path = path
         self._db = open_database(path, MIGRATIONS)
 
     def record_answer(self, chat: str, question: str, answer: Answer) -> int:
         """Keep a sent answer; its id goes into the feedback buttons."""
         citations = json.dumps(answer.to_json()["citations"], ensure_ascii=False)
-        with self._lock:
+        with self._lock, reporting_errors(self._path):
             cursor = self._db.execute(
                 "INSERT INTO answers (chat, answered_at, question, answer, citations) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -68,7 +69,7 @@ class FeedbackStore:
 
     def vote(self, answer_id: int, user_id: int, helpful: bool) -> bool:
         """Store (or change) one user's vote; False when the answer is unknown."""
-        with self._lock:
+        with self._lock, reporting_errors(self._path):
             known = self._db.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone()
             if not known:
                 return False
@@ -81,7 +82,7 @@ class FeedbackStore:
 
     def disliked(self, limit: int = 20) -> list[Disliked]:
         """The most recently 👎-voted answers, newest first."""
-        with self._lock:
+        with self._lock, reporting_errors(self._path):
             rows = self._db.execute(
                 "SELECT a.id, a.chat, a.question, a.answer, a.citations, MAX(v.voted_at), COUNT(*) "
                 "FROM votes v JOIN answers a ON a.id = v.answer_id WHERE v.helpful = 0 "
