@@ -30,7 +30,7 @@ import chromadb
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
-from chromadb.errors import NotFoundError
+from chromadb.errors import ChromaError, NotFoundError
 
 from index.errors import IndexNotBuiltError, StoreMismatchError, StoreUnavailableError
 from index.settings import IndexSettings
@@ -75,10 +75,12 @@ def storage_problem(error: BaseException) -> str | None:
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno in _STORAGE_ERRNOS:
             return _STORAGE_ERRNOS[current.errno]
-        text = str(current).lower()
-        for words, problem in _STORAGE_MESSAGES.items():
-            if words in text:
-                return problem
+        # Only storage's own errors: an API's "permission denied" is not the disk's.
+        if isinstance(current, (OSError, sqlite3.Error, ChromaError)):
+            text = str(current).lower()
+            for words, problem in _STORAGE_MESSAGES.items():
+                if words in text:
+                    return problem
         current = current.__cause__ or current.__context__
     return None
 

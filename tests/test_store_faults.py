@@ -285,3 +285,26 @@ def test_read_only_store_serves_readers_and_refuses_writers(
             or f"cannot write the index store at {store}: it is read-only" in writer.stderr
         )
         assert store_files(store) == before
+
+
+def test_storage_problems_are_told_from_other_errors() -> None:
+    import errno
+
+    from chromadb.errors import InternalError
+
+    from index.store import storage_problem
+
+    full = InternalError("error returned from database: (code: 13) database or disk is full")
+    assert storage_problem(full) == "the disk is full"
+    assert storage_problem(OSError(errno.ENOSPC, "No space left on device")) == "the disk is full"
+    assert storage_problem(OSError(errno.EROFS, "x")) == "it is on a read-only file system"
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as inner:
+            raise RuntimeError("writing BM25 failed") from inner
+    except RuntimeError as outer:
+        assert storage_problem(outer) == "the disk is full"
+    # An embedding API refusing a key is not the disk's problem.
+    assert storage_problem(RuntimeError("Error code: 403 - permission denied")) is None
+    assert storage_problem(ValueError("Metadata length (130) is longer")) is None
