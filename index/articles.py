@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,11 +154,12 @@ def load_corpus(corpus_dir: Path) -> list[Article]:
     return articles
 
 
-def _article_files(corpus_dir: Path, problems: list[str]) -> Iterator[tuple[Path, str, Path]]:
+def _article_files(corpus_dir: Path, problems: list[str]) -> list[tuple[Path, str, Path]]:
     """(path, id-path in the corpus, file to read) of each article file, in name order.
 
     A link is followed only to a regular file inside the corpus folder; anything
     else that is not a plain file or folder is skipped with a warning naming it.
+    A folder that cannot be listed is added to `problems`.
     """
     root = corpus_dir.resolve()
     folders = [corpus_dir]
@@ -187,7 +188,7 @@ def _article_files(corpus_dir: Path, problems: list[str]) -> Iterator[tuple[Path
                 log.warning("%s: skipped, not a .md or .txt article", path)
                 continue
             found.append((path, relative, real))
-    yield from sorted(found)
+    return sorted(found)
 
 
 def _regular_file(path: Path, root: Path, entry: os.DirEntry) -> Path | None:
