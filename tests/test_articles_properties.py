@@ -4,6 +4,7 @@ ends in an Article or a CorpusError naming the file, quickly and in little memor
 
 from __future__ import annotations
 
+import os
 import re
 import string
 import tracemalloc
@@ -25,7 +26,8 @@ MAX_SECONDS = 2.0
 MAX_PEAK_BYTES = 30 * 1024 * 1024
 
 PROPERTY_SETTINGS = settings(
-    max_examples=300,
+    # HYPOTHESIS_EXAMPLES=3000 for a thorough run before a release.
+    max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "300")),
     deadline=MAX_SECONDS * 1000,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
