@@ -348,3 +348,40 @@ def test_a_damaged_feedback_file_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["feedback"], env={"STORYBOT_FEEDBACK": str(feedback)})
     assert result.exit_code == 2, (result.output, result.exception)
     assert result.stderr.startswith(f"error: {feedback}: cannot use this SQLite file")
+
+
+@needs_script
+def test_storybot_run_answers_after_checking_the_bot_api(
+    indexed_story: Path, tmp_path: Path, isolated_env: Path
+) -> None:
+    """The check before polling leaves the event loop usable for PTB's own."""
+    import signal
+
+    with TelegramBotAPIServer() as api:
+        api.user(ALICE, "Alice")
+        process = subprocess.Popen(
+            [str(STORYBOT), "run"],
+            cwd=isolated_env,
+            env={
+                **os.environ,
+                **bot_env(
+                    indexed_story,
+                    tmp_path,
+                    TELEGRAM_BOT_TOKEN=api.token,
+                    TELEGRAM_BASE_URL=api.base_url,
+                ),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            api.wait_for(lambda s: s.commands, timeout=60)
+            api.send_text(ALICE, ALICE, "How old is Ken Loach?")
+            (reply,) = wait_replies(api, ALICE, 1)
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+    assert "85" in reply.text
+    assert process.returncode == 0, stderr
+    assert api.token not in stderr

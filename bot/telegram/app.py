@@ -142,9 +142,13 @@ async def check_bot_api(settings: BotSettings) -> None:
             f"the Bot API at {base_url} rejected TELEGRAM_BOT_TOKEN; "
             "copy the token again from @BotFather"
         ) from None
-    except (NetworkError, TelegramError) as error:
+    except NetworkError as error:
         raise TelegramUnavailableError(
             f"cannot reach the Telegram Bot API at {base_url}: {redact(str(error))}"
+        ) from None
+    except TelegramError as error:
+        raise TelegramUnavailableError(
+            f"the Telegram Bot API at {base_url} refused getMe: {redact(str(error))}"
         ) from None
 
 
