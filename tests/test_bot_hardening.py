@@ -385,3 +385,30 @@ def test_storybot_run_answers_after_checking_the_bot_api(
     assert "85" in reply.text
     assert process.returncode == 0, stderr
     assert api.token not in stderr
+
+
+def test_the_bot_api_going_away_while_polling_is_one_line_per_retry(story_store, tmp_path, caplog):
+    import time
+
+    caplog.set_level(logging.WARNING)
+    api = TelegramBotAPIServer().__enter__()
+    url = api.base_url
+    stopped = False
+    try:
+        with running_bot(bot_settings(api, story_store, tmp_path), api):
+            api.wait_for(lambda s: s.calls("getUpdates"), timeout=WAIT)  # polling has begun
+            api.__exit__(None, None, None)
+            stopped = True
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline and not any(
+                "cannot reach" in r.getMessage() for r in caplog.records
+            ):
+                time.sleep(0.2)
+    finally:
+        if not stopped:
+            api.__exit__(None, None, None)
+    ours = [r for r in caplog.records if r.name == "bot.telegram.handlers"]
+    assert ours, "no line about the Bot API"
+    for record in ours:
+        assert record.levelno == logging.WARNING and record.exc_info is None
+        assert record.getMessage().startswith(f"cannot reach the Telegram Bot API at {url} (")

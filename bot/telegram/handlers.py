@@ -25,7 +25,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, NetworkError
 from telegram.ext import ContextTypes
 
 from bot import texts
@@ -364,7 +364,15 @@ async def allowed(
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the failure with its update id; tell the user, briefly, that it went wrong."""
+    """Log the failure with its update id; tell the user, briefly, that it went wrong.
+
+    The Bot API going away while polling is one line naming it, not a chain of
+    tracebacks: PTB keeps retrying, and the cause is outside the bot.
+    """
+    if update is None and isinstance(context.error, NetworkError):
+        url = state(context).settings.telegram_base_url
+        log.warning("cannot reach the Telegram Bot API at %s (%s); retrying", url, context.error)
+        return
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("update %s failed", update_id, exc_info=context.error)
     if isinstance(update, Update) and update.effective_message:
