@@ -39,6 +39,8 @@ class Answer:
     notice: str | None = None
     # The question as it was searched (a follow-up resolved against the conversation).
     standalone_question: str = ""
+    # The reader's estimate that the answer is right (extractive mode), 0..1.
+    confidence: float | None = None
 
     def to_json(self) -> dict:
         """The `--json` object of the CLI contract (plus a few extra keys)."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from bot.answering.answer import Answer, AnswerMode
-from bot.answering.extractive import ExtractiveAnswerer, TermStats
+from bot.answering.extractive import READER_CHUNKS, ExtractiveAnswerer, TermStats
 from bot.answering.followup import resolve_followup
 from bot.answering.llm import FallBack, LlmAnswerer, build_llm
 from bot.answering.memory import ConversationMemory
@@ -116,7 +116,8 @@ class AnswerEngine:
         parsed = Question.parse(question, search_text)
         # One look at the index pointer per question: search and statistics share it.
         generation = self.index.generation()
-        chunks = self.index.search(search_text, top_k=self.top_k, generation=generation)
+        top_k = max(self.top_k, READER_CHUNKS)
+        chunks = self.index.search(search_text, top_k=top_k, generation=generation)
         return self.extractive.answer(parsed, chunks, self.term_stats(generation))
 
     def warm_up(self, prefill_sentences: int = 1000) -> None:
@@ -126,10 +127,11 @@ class AnswerEngine:
         it; for a corpus of a few articles every sentence vector is cached.
         """
         stats = self.term_stats()
-        self.extractive.score(Question.parse("warm up"), self.index.search("warm up", 1), stats)
+        self.extractive.read(Question.parse("warm up"), self.index.search("warm up", 1), stats)
         rows = self.index.generation().collection.get(include=["documents"], limit=200)
         sentences = [s.text for text in rows["documents"] or [] for s in split_sentences(text)]
         self.extractive.vectors.texts(sentences[:prefill_sentences] or ["warm up"])
+        self.extractive.prefill_words(sentences[:prefill_sentences])
 
     def reset(self, conversation: str) -> None:
         """Forget a conversation."""

@@ -1,14 +1,13 @@
 """Extractive answers: the sentence or two of the articles that answer the question.
 
 Every retrieved chunk is split into sentences (with their offsets in the
-article), and each sentence is scored on three things:
-- meaning: cosine similarity of its embedding to the question's;
-- words: the share of the question's content words it contains, each weighted
-  by how rare it is in the corpus (IDF), so names and topic words count most;
-- kind: whether it offers the kind of answer asked for (a date for "when",
-  a number for "how many", a name for "who", ...).
-The best sentence answers; a close second joins it when there is room. The
-answer is only words of the articles, with [n] markers.
+article); the fitted reader (`bot.answering.reader`) scores each one on
+meaning, the question's words it holds or near-synonyms of them, whether it
+offers the kind of answer asked for, retrieval rank and position. The best
+sentence answers, and a close second joins it when there is room. The reader
+also estimates the probability that the answer is right; below the cut chosen
+on dev data the bot says "The articles don't say." The answer is only words of
+the articles, with [n] markers.
 """
 
 from __future__ import annotations
@@ -19,26 +18,33 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from bot.answering.answer import Answer, AnswerMode, Citation
-from bot.answering.questions import AnswerKind, Question, content_terms, kind_match
+from bot.answering.questions import AnswerKind, Question, content_terms
+from bot.answering.reader import (
+    Candidate,
+    ReaderWeights,
+    WordVectors,
+    confidence_features,
+    sentence_features,
+    sigmoid,
+    surface_terms,
+)
 from bot.answering.vectors import SentenceVectors
 from index.sentences import Sentence, chunk_offset, split_sentences
 
-# Weights of meaning, words and kind in a sentence's score, and the score
-# below which the bot abstains: calibrated on the dev set's in-scope and
-# out-of-scope questions (`storybot eval` prints both rates).
-W_MEANING, W_WORDS, W_KIND = 0.45, 0.40, 0.15
-ABSTAIN_BELOW = 0.43
-# A second sentence joins the first when it is among the next few, scores
-# this close and fits; the kind of answer asked for decides between them.
-SECOND_SENTENCE_RATIO = 0.75
+# A second sentence joins the first when it is among the next few, its
+# probability is this close to the best's and it fits; a list question takes
+# a second sentence more readily, since its items are often spread over two.
+SECOND_SENTENCE_RATIO = 0.6
+LIST_SECOND_SENTENCE_RATIO = 0.3
 SECOND_SENTENCE_POOL = 6
-# ...or, when it offers the kind of answer asked for and the best does not
-# (a date where the best has only "late July"), from further behind.
-KIND_RUNNER_UP_RATIO = 0.6
 MAX_ANSWER_CHARS = 340
+# Chunks handed to the reader: more than retrieval's top_k, since the fitted
+# scorer picks the fact out of more distractors than the old weights could.
+READER_CHUNKS = 8
 
 
 class TermStats:
@@ -52,69 +58,117 @@ class TermStats:
             self.df.update(set(content_terms(text)))
 
     def idf(self, term: str) -> float:
-        # A term the corpus never uses gets the highest weight: asking about
-        # it is asking about something the articles do not cover.
-        return math.log((self.n + 1) / (self.df.get(term, 0) + 0.5))
+        # A word the corpus never uses weighs as much as one it uses once, not
+        # more: it may be a synonym the articles happen not to use.
+        return math.log((self.n + 1) / (max(self.df.get(term, 0), 1) + 0.5))
 
 
 @dataclass
 class ScoredSentence:
     sentence: Sentence
     meta: dict
-    score: float
-    meaning: float
-    words: float
-    kind: float
+    score: float  # the reader's probability that it holds the answer
+    logit: float
+
+
+@dataclass
+class Reading:
+    """The candidates of one question, their features and scores, best first."""
+
+    question: Question
+    sentences: list[ScoredSentence]
+    features: np.ndarray  # rows in the order of `sentences`
+    evidence: dict[str, float]
+    confidence: float  # probability that the composed answer is right
 
 
 class ExtractiveAnswerer:
-    """Chooses answer sentences from retrieved chunks."""
+    """Chooses answer sentences from retrieved chunks with the fitted reader."""
 
-    def __init__(self, vectors: SentenceVectors, refusal: str):
+    def __init__(
+        self, vectors: SentenceVectors, refusal: str, weights: ReaderWeights | None = None
+    ):
         self.vectors = vectors
         self.refusal = refusal
+        self.weights = weights or ReaderWeights.load()
+        self.words = WordVectors(vectors.embed_model)
 
-    def score(
-        self, question: Question, chunks: list[NodeWithScore], stats: TermStats
-    ) -> list[ScoredSentence]:
-        """Every distinct sentence of the chunks, best first."""
-        candidates: dict[str, tuple[Sentence, dict]] = {}
-        for hit in chunks:
+    def prefill_words(self, texts: Iterable[str]) -> None:
+        """Embed the content words of `texts` ahead of the questions that need them."""
+        self.words.get([w for text in texts for _, w in surface_terms(text)])
+
+    def read(self, question: Question, chunks: list[NodeWithScore], stats: TermStats) -> Reading:
+        """Every distinct sentence of the chunks with its features and score, best first."""
+        candidates: dict[str, tuple[Sentence, dict, Candidate]] = {}
+        for rank, hit in enumerate(chunks, 1):
             node = hit.node
-            for sentence in _chunk_sentences(node.get_content(), chunk_offset(node)):
+            sentences = _chunk_sentences(node.get_content(), chunk_offset(node))
+            for i, sentence in enumerate(sentences):
                 # A question in the article (a sub-heading, say) never answers one.
-                if not sentence.text.endswith("?"):
-                    candidates.setdefault(sentence.text, (sentence, node.metadata))
+                if sentence.text.endswith("?") or sentence.text in candidates:
+                    continue
+                before = sentences[i - 1].text if i > 0 else None
+                after = sentences[i + 1].text if i + 1 < len(sentences) else None
+                found = Candidate(sentence.text, rank, sentence.start, before, after)
+                candidates[sentence.text] = (sentence, node.metadata, found)
         if not candidates:
-            return []
+            return Reading(question, [], np.zeros((0, 0)), {}, 0.0)
         texts = list(candidates)
-        meanings = self.vectors.texts(texts) @ self.vectors.query(question.search_text)
-        weights = {t: stats.idf(t) for t in question.terms}
-        total = sum(weights.values()) or 1.0
-        scored = []
-        for text, meaning in zip(texts, meanings, strict=True):
-            present = _sentence_terms(text)
-            words = sum(w for t, w in weights.items() if t in present) / total
-            if question.kind is AnswerKind.OTHER:
-                kind = 0.0
-                score = (W_MEANING * meaning + W_WORDS * words) / (W_MEANING + W_WORDS)
-            else:
-                kind = kind_match(question.kind, text, question.text)
-                score = W_MEANING * meaning + W_WORDS * words + W_KIND * kind
-            sentence, meta = candidates[text]
-            scored.append(ScoredSentence(sentence, meta, float(score), float(meaning), words, kind))
-        scored.sort(key=lambda s: s.score, reverse=True)
-        return scored
+        query_vector = self.vectors.query(question.search_text)
+        around = [
+            t
+            for text in texts
+            for t in (candidates[text][2].before, candidates[text][2].after)
+            if t
+        ]
+        titles = [str(candidates[t][1].get("title") or "") for t in texts]
+        embedded = list(dict.fromkeys(texts + around + [t for t in titles if t]))
+        vectors = self.vectors.texts(embedded)
+        meaning_of = dict(zip(embedded, (vectors @ query_vector).tolist(), strict=True))
+        meanings = np.array([meaning_of[t] for t in texts])
+        neighbours = np.array(
+            [
+                max(
+                    (meaning_of[n] for n in (candidates[t][2].before, candidates[t][2].after) if n),
+                    default=0.0,
+                )
+                for t in texts
+            ]
+        )
+        title_meanings = np.array([meaning_of[t] if t else 0.0 for t in titles])
+        idf = {t: stats.idf(t) for t in question.terms}
+        features, evidence = sentence_features(
+            question,
+            [candidates[t][2] for t in texts],
+            meanings,
+            neighbours,
+            title_meanings,
+            idf,
+            self.words,
+            frozenset(t for t in question.terms if not stats.df.get(t)),
+        )
+        logits = self.weights.sentence.logits(features)
+        order = np.argsort(-logits, kind="stable")
+        scored = [
+            ScoredSentence(
+                candidates[texts[i]][0],
+                candidates[texts[i]][1],
+                float(sigmoid(logits[i])),
+                float(logits[i]),
+            )
+            for i in order
+        ]
+        confidence = float(
+            sigmoid(self.weights.confidence.logits(confidence_features(logits, features, evidence)))
+        )
+        return Reading(question, scored, features[order], evidence, confidence)
 
     def answer(self, question: Question, chunks: list[NodeWithScore], stats: TermStats) -> Answer:
         """The best sentence(s) as an answer with citations, or an abstention."""
-        scored = self.score(question, chunks, stats)
-        if not scored or scored[0].score < ABSTAIN_BELOW:
-            return abstention(question, "extractive", self.refusal)
-        chosen = [scored[0]]
-        second = self._second_sentence(scored)
-        if second is not None:
-            chosen.append(second)
+        reading = self.read(question, chunks, stats)
+        if not reading.sentences or reading.confidence < self.weights.answer_above:
+            return abstention(question, "extractive", self.refusal, reading.confidence)
+        chosen = [reading.sentences[i] for i in compose(reading.sentences, question.kind)]
         citations = [citation(i, s.sentence, s.meta) for i, s in enumerate(chosen, 1)]
         text = " ".join(
             f"{s.sentence.text} [{c.n}]" for s, c in zip(chosen, citations, strict=True)
@@ -125,22 +179,24 @@ class ExtractiveAnswerer:
             mode="extractive",
             citations=tuple(citations),
             standalone_question=question.search_text,
+            confidence=reading.confidence,
         )
 
-    @staticmethod
-    def _second_sentence(scored: list[ScoredSentence]) -> ScoredSentence | None:
-        """A close runner-up that fits beside the best, preferring the kind of answer asked."""
-        best = scored[0]
-        room = MAX_ANSWER_CHARS - len(best.sentence.text)
-        runners_up = [
-            s
-            for s in scored[1:SECOND_SENTENCE_POOL]
-            if s.score
-            >= (KIND_RUNNER_UP_RATIO if s.kind > best.kind else SECOND_SENTENCE_RATIO) * best.score
+
+def compose(scored: list[ScoredSentence], kind: AnswerKind) -> list[int]:
+    """Positions in `scored` (best first) of the sentences to answer with: best, close second."""
+    best = scored[0]
+    room = MAX_ANSWER_CHARS - len(best.sentence.text)
+    ratio = LIST_SECOND_SENTENCE_RATIO if kind is AnswerKind.LIST else SECOND_SENTENCE_RATIO
+    for i in range(1, min(SECOND_SENTENCE_POOL, len(scored))):
+        s = scored[i]
+        if (
+            s.score >= ratio * best.score
             and len(s.sentence.text) <= room
             and not _near_duplicate(s.sentence.text, best.sentence.text)
-        ]
-        return max(runners_up, key=lambda s: (s.kind, s.score), default=None)
+        ):
+            return [0, i]
+    return [0]
 
 
 def citation(n: int, sentence: Sentence, meta: dict) -> Citation:
@@ -158,10 +214,16 @@ def citation(n: int, sentence: Sentence, meta: dict) -> Citation:
     )
 
 
-def abstention(question: Question, mode: AnswerMode, refusal: str) -> Answer:
+def abstention(
+    question: Question, mode: AnswerMode, refusal: str, confidence: float | None = None
+) -> Answer:
     """The refusal: the articles do not answer `question`."""
     return Answer(
-        answer=refusal, abstained=True, mode=mode, standalone_question=question.search_text
+        answer=refusal,
+        abstained=True,
+        mode=mode,
+        standalone_question=question.search_text,
+        confidence=confidence,
     )
 
 

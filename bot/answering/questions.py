@@ -43,6 +43,16 @@ _PATTERNS = {
         re.IGNORECASE,
     ),
     "place": re.compile(r"\b(?:in|at|on|outside|from|to)\s+(?:the\s+)?[A-Z][A-Za-z]+"),
+    "weekday": re.compile(
+        r"\b(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|yesterday|today|tonight|tomorrow)\b",
+        re.IGNORECASE,
+    ),
+    # An organisation: a run of capitalised words, or an acronym (NEC, NATO, FBI).
+    "org": re.compile(
+        r"\b(?:[A-Z][a-z]+(?:\s+(?:of|for|the|and|[A-Z][a-z]+))*\s+[A-Z][a-z]+|[A-Z]{2,6})\b"
+    ),
+    # Several items: "A, B and C" or "A and B" between capitalised words or a list of commas.
+    "list": re.compile(r"[A-Za-z][^,.;]*,[^,.;]+(?:,[^,.;]+)*,?\s+(?:and|or)\s+\S"),
 }
 
 
@@ -54,13 +64,63 @@ class AnswerKind(Enum):
     NAME = "name"
     WHERE = "where"
     REASON = "reason"
+    ORG = "org"
+    DAY = "day"
+    YES_NO = "yes_no"
+    LIST = "list"
     OTHER = "other"
 
 
+# How people wrap a question: "Tell me who…", "I'd like to know when…", "Can you say
+# how many…". The wrapper is dropped before the question words are read.
+_WRAPPER = re.compile(
+    r"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi)[,\s]+)*"
+    r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show|give|remind)\s+me"
+    r"|(?:please\s+)?(?:tell|show|remind)\s+me|(?:do|does)\s+(?:you|anyone)\s+know"
+    r"|(?:u|you)\s+know|i(?:'d|’d|\s+would)\s+like\s+to\s+know|i\s+(?:want|need)\s+to\s+know"
+    r"|i(?:'m|’m|\s+am)\s+(?:curious|wondering)(?:\s+about)?|i\s+wonder"
+    r"|(?:any\s+idea|find\s+out|explain))\b[,:\s]*",
+    re.IGNORECASE,
+)
+_LIST_VERB = re.compile(r"^\s*(?:please\s+)?(?:list|name|enumerate)\b", re.IGNORECASE)
+_YES_NO = re.compile(
+    r"^\s*(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|should|"
+    r"isn't|wasn't|didn't|doesn't|hasn't|haven't)\b",
+    re.IGNORECASE,
+)
+# A question asking for several things: "which groups", "what are the names of".
+_PLURAL_ASK = re.compile(
+    r"^\s*(?:which|what)\s+(?:\w+\s+)?\w+s\s+(?:were|are|have|had|did|got)\b"
+    r"|\bnames\s+of\b",
+    re.IGNORECASE,
+)
+_ORG_WORDS = (
+    r"(?:organi[sz]ation|body|group|party|company|firm|agency|committee|institution|"
+    r"union|council|department|ministry|government|team|club|newspaper|paper|outlet|"
+    r"network|bank|court|university|charity)"
+)
+
+
+def unwrap(question: str) -> str:
+    """The question without a polite or indirect wrapper ("Tell me which …" -> "which …")."""
+    stripped = _WRAPPER.sub("", question, count=1)
+    return stripped if stripped.strip() else question
+
+
+_PLACE_WORDS = r"(?:city|country|state|town|village|county|region|province|island|place|venue)"
+# Quiz-style questions put the question word anywhere: "...the newest landmark in which
+# US city?", "...a donation in what amount?". Rules are tried in order.
 _KIND_RULES = [
+    (
+        re.compile(r"\bday\s+of\s+the\s+week\b|^\s*(?:what|which|on\s+what)\s+day\b", re.I),
+        AnswerKind.DAY,
+    ),
     (re.compile(r"^\s*how\s+long\b", re.I), AnswerKind.DURATION),
     (
-        re.compile(r"\bhow\s+(?:many|much|old)\b|\bwhat\s+(?:age|number|percentage)\b", re.I),
+        re.compile(
+            r"\bhow\s+(?:many|much|old)\b|\bwhat\s+(?:age|number|percentage|amount|sum|price)\b",
+            re.I,
+        ),
         AnswerKind.NUMBER,
     ),
     (
@@ -72,16 +132,56 @@ _KIND_RULES = [
     ),
     (re.compile(r"^\s*(?:who|whom|whose)\b", re.I), AnswerKind.WHO),
     (re.compile(r"^\s*where\b", re.I), AnswerKind.WHERE),
+    (
+        re.compile(rf"\b(?:which|what)\s+(?:[\w.]+\s+)?{_PLACE_WORDS}\b", re.I),
+        AnswerKind.WHERE,
+    ),
+    (re.compile(rf"\b(?:which|what)\s+(?:\w+\s+)?{_ORG_WORDS}\b", re.I), AnswerKind.ORG),
     (re.compile(r"^\s*which\b", re.I), AnswerKind.NAME),
     (re.compile(r"^\s*why\b|\bwhat\s+(?:reason|caused)\b", re.I), AnswerKind.REASON),
+    (re.compile(r"\b(?:by|to|from|with|for|of)\s+whom\b|\bwho\s*\?\s*$", re.I), AnswerKind.WHO),
+    (re.compile(r"\bwhich\s+\w+", re.I), AnswerKind.NAME),
 ]
+
+
+# An elliptical follow-up names only what it wants: "And the date?", "what about the place?"
+_ELLIPSIS = re.compile(
+    r"^\s*(?:and|so|what\s+about|how\s+about)?\s*(?:the\s+|its\s+|their\s+|his\s+|her\s+)?"
+    r"(date|day|year|month|time|place|location|venue|number|amount|total|name|reason)\s*\??\s*$",
+    re.IGNORECASE,
+)
+_ELLIPSIS_KINDS = {
+    "date": AnswerKind.WHEN,
+    "day": AnswerKind.WHEN,
+    "year": AnswerKind.WHEN,
+    "month": AnswerKind.WHEN,
+    "time": AnswerKind.WHEN,
+    "place": AnswerKind.WHERE,
+    "location": AnswerKind.WHERE,
+    "venue": AnswerKind.WHERE,
+    "number": AnswerKind.NUMBER,
+    "amount": AnswerKind.NUMBER,
+    "total": AnswerKind.NUMBER,
+    "name": AnswerKind.NAME,
+    "reason": AnswerKind.REASON,
+}
 
 
 def answer_kind(question: str) -> AnswerKind:
     """The kind of answer a question asks for, from its question words."""
+    ellipsis = _ELLIPSIS.match(question)
+    if ellipsis:
+        return _ELLIPSIS_KINDS[ellipsis.group(1).lower()]
+    if _LIST_VERB.search(question):
+        return AnswerKind.LIST
+    question = unwrap(question)
+    if _PLURAL_ASK.search(question):
+        return AnswerKind.LIST
     for pattern, kind in _KIND_RULES:
         if pattern.search(question):
             return kind
+    if _YES_NO.search(question):
+        return AnswerKind.YES_NO
     return AnswerKind.OTHER
 
 
@@ -92,7 +192,10 @@ def kind_match(kind: AnswerKind, sentence: str, question: str) -> float:
             return 1.0
         return 0.6 if _PATTERNS["rough_date"].search(sentence) else 0.0
     if kind is AnswerKind.NUMBER:
-        return 1.0 if _PATTERNS["number"].search(sentence) else 0.0
+        # A number the question already holds ("in 2024") answers nothing.
+        asked_numbers = {n.lower() for n in _PATTERNS["number"].findall(question)}
+        found = [n for n in _PATTERNS["number"].findall(sentence) if n.lower() not in asked_numbers]
+        return 1.0 if found else 0.0
     if kind is AnswerKind.DURATION:
         if _PATTERNS["duration"].search(sentence):
             return 1.0
@@ -108,6 +211,22 @@ def kind_match(kind: AnswerKind, sentence: str, question: str) -> float:
         places = _PATTERNS["place"].findall(sentence)
         new = [p for p in places if p.split()[-1].lower() not in asked]
         return 1.0 if new else 0.0
+    if kind is AnswerKind.DAY:
+        match = _PATTERNS["weekday"].search(sentence)
+        if match is None:
+            return 0.0
+        # "today" names a day only through the article's date.
+        return (
+            1.0
+            if match.group().lower().endswith("day") and match.group().lower() != "today"
+            else 0.5
+        )
+    if kind is AnswerKind.ORG:
+        orgs = _PATTERNS["org"].findall(sentence)
+        new = [o for o in orgs if not {w.lower() for w in o.split()} <= asked]
+        return 1.0 if new else 0.0
+    if kind is AnswerKind.LIST:
+        return 1.0 if _PATTERNS["list"].search(sentence) else 0.0
     return 0.0
 
 

@@ -24,6 +24,7 @@ from bot.evaluation import (
     render_failures,
     render_table,
 )
+from bot.evaluation.calibration import calibration, render_calibration
 from bot.settings import BotSettings
 
 
@@ -100,6 +101,7 @@ def eval_command(
     thresholds = check_thresholds(ours, min_accuracy, min_abstention)
     if as_json:
         data = {"file": str(file), **ours.to_json()}
+        data["calibration"] = [b.to_json() for b in calibration(ours.results)]
         if baseline:
             data["baseline"] = reports[1].to_json()
         data["thresholds"] = [t.to_json() for t in thresholds]
@@ -109,6 +111,7 @@ def eval_command(
         typer.echo(f"storybot eval: {_describe(dialogues)} from {file}")
         typer.echo("".join(f"  {note}\n" for note in notes))
         typer.echo(render_table(reports))
+        typer.echo(render_calibration(ours.results))
         for report in reports:
             typer.echo("\n" + render_failures(report))
         if thresholds:

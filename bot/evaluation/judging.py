@@ -74,6 +74,7 @@ class DialogueResult:
     ranked: bool = True  # False: retrieval was not measured; hit@k and MRR leave it out
     latencies_ms: tuple[float, ...] = ()  # one per turn
     standalone: str = ""  # the last question as searched (a follow-up resolved)
+    confidence: float | None = None  # the reader's estimate that the last answer is right
 
     @property
     def correct(self) -> bool:

@@ -66,6 +66,7 @@ def run_storybot(
                 ranked=k is not None,
                 latencies_ms=tuple(latencies),
                 standalone=standalone,
+                confidence=answer.confidence,
             )
         )
     return results

@@ -1,0 +1,390 @@
+"""The fitted reader: features of candidate sentences, their scores, and the answer's confidence.
+
+Two small logistic models, fitted by `scripts/train_reader.py` and shipped as
+`reader_weights.json`:
+- the sentence model scores each candidate sentence from the features in
+  `SENTENCE_FEATURES` (meaning, exact and soft word coverage, the kind of answer
+  asked, the question's entities, retrieval rank, neighbours, position...);
+- the confidence model turns the best sentence's score and question-level
+  evidence (is the asked attribute in any candidate at all?) into the
+  probability that the answer is right. The bot answers above a cut chosen on
+  dev data for a stated cost of errors.
+
+Everything here is about English questions and news text in general; nothing
+knows a particular story.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.utils import globals_helper
+
+from bot.answering.questions import AnswerKind, Question, content_terms, kind_match
+
+SENTENCE_FEATURES = (
+    "meaning",  # cosine of sentence and question embeddings
+    "meaning_gap",  # meaning minus the best candidate's meaning
+    "exact",  # IDF-weighted share of the question's terms the sentence contains
+    "soft",  # the same, a missing term counting as its nearest sentence word's similarity
+    "soft_gap",  # soft minus the best candidate's soft
+    "exact_gap",  # exact minus the best candidate's exact
+    "own_soft",  # soft over the words of the question as asked (a follow-up without its subject)
+    "worst_missing",  # 1 - similarity of the least matched missing term (0 if none missing)
+    "kind_hit",  # offers the kind of answer asked for (a date for "when"...)
+    "kind_miss",  # a kind was asked for and the sentence does not offer it
+    "entities",  # share of the names and numbers of the question the sentence holds
+    "novelty",  # share of the sentence's terms the question does not use
+    "chunk_rank",  # 1 / rank of its chunk in retrieval
+    "neighbour",  # best meaning of the sentences before and after it
+    "title",  # meaning of its article's title
+    "lead",  # how early in its article it is
+    "length",  # log of its length
+)
+CONFIDENCE_FEATURES = (
+    "top_logit",  # the best sentence's score
+    "margin",  # how far ahead of the runner-up it is
+    "top_soft",
+    "top_exact",
+    "top_meaning",
+    "top_worst_missing",  # how far the best sentence's least matched question word is
+    "top_kind_hit",
+    "top_entities",
+    "unseen",  # IDF share of the question's terms the corpus never uses
+    "unseen_unmatched",  # of those, how far the nearest candidate word is in meaning
+    "term_absent",  # the least covered question term, over all candidates
+    "kind_absent",  # a kind was asked for and no good candidate offers it
+    "kind_other",  # the question asks for no particular kind
+    "yes_no",
+)
+WEIGHTS_FILE = "reader_weights.json"
+# Candidates whose words are compared in meaning with the question's: word vectors
+# are the cost of the reader, so only the sentences that could win are compared.
+SOFT_CANDIDATES = 12
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
+_ENTITY = re.compile(r"\b(?:[A-Z][A-Za-z'’\-]+|[A-Z]{2,}|\d[\d,.]*)\b")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence that might answer, with what retrieval knew about it."""
+
+    text: str
+    chunk_rank: int  # 1-based rank of the best chunk holding it
+    start: int  # offset in its article
+    before: str | None  # the sentences around it in its chunk
+    after: str | None
+
+
+class WordVectors:
+    """Embeddings of single words by the sentence model, cached across questions."""
+
+    def __init__(self, embed_model: BaseEmbedding, cache_size: int = 50_000):
+        self.embed_model = embed_model
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def get(self, words: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            known = {w: self._vectors[w] for w in words if w in self._vectors}
+        missing = [w for w in dict.fromkeys(words) if w not in known]
+        if missing:
+            vectors = self.embed_model.get_text_embedding_batch(missing)
+            fresh = {
+                w: np.asarray(v, dtype=np.float32) for w, v in zip(missing, vectors, strict=True)
+            }
+            known.update(fresh)
+            with self._lock:
+                self._vectors.update(fresh)
+                while len(self._vectors) > self._cache_size:
+                    self._vectors.popitem(last=False)
+        return known
+
+
+@lru_cache(maxsize=20_000)
+def surface_terms(text: str) -> tuple[tuple[str, str], ...]:
+    """(stem, lower-case word) for each content word, first spelling of each stem kept."""
+    stopwords = globals_helper.stopwords
+    seen: dict[str, str] = {}
+    for word in _WORD.findall(text):
+        lower = word.strip("'’-").lower()
+        if len(lower) < 2 or lower in stopwords:
+            continue
+        stems = content_terms(lower)
+        if stems:
+            seen.setdefault(stems[0], lower)
+    return tuple(seen.items())
+
+
+def question_entities(question: Question) -> set[str]:
+    """Lower-cased names, acronyms and numbers of the question (not its first word)."""
+    text = question.search_text
+    found = set()
+    for match in _ENTITY.finditer(text):
+        # A capital at the start of a sentence is grammar, not a name.
+        before = text[: match.start()].rstrip()
+        at_start = not before or before[-1] in ".?!"
+        if at_start and match.group()[0].isupper() and not match.group().isupper():
+            continue
+        found.add(match.group().lower())
+    return found
+
+
+def sentence_features(
+    question: Question,
+    candidates: Sequence[Candidate],
+    meanings: np.ndarray,
+    neighbour_meanings: np.ndarray,
+    title_meanings: np.ndarray,
+    idf: dict[str, float],
+    words: WordVectors,
+    unseen: frozenset[str] = frozenset(),
+) -> tuple[np.ndarray, dict[str, float]]:
+    """The SENTENCE_FEATURES of every candidate, and question-level evidence.
+
+    `idf` weighs the question's terms, `unseen` are those the corpus never uses;
+    `meanings` are cosines to the question.
+    """
+    n = len(candidates)
+    terms = list(question.terms)
+    total = sum(idf.get(t, 0.0) for t in terms) or 1.0
+    present = [frozenset(content_terms(c.text)) for c in candidates]
+    exact = np.array(
+        [sum(idf.get(t, 0.0) for t in terms if t in p) / total for p in present], dtype=np.float64
+    )
+    first = meanings.astype(np.float64) + exact
+    soft = exact.copy()
+    own = [t for t in dict.fromkeys(content_terms(question.text)) if t in idf]
+    own_total = sum(idf[t] for t in own) or 1.0
+    own_soft = np.array(
+        [sum(idf[t] for t in own if t in p) / own_total for p in present], dtype=np.float64
+    )
+    worst = np.zeros(n)
+    term_best = {t: 0.0 for t in terms}  # each term's best match over the candidates
+    shortlist = list(np.argsort(-first, kind="stable")[:SOFT_CANDIDATES])
+    question_words = dict(surface_terms(" ".join(_question_words(question))))
+    for i in range(n):
+        for t in terms:
+            if t in present[i]:
+                term_best[t] = 1.0
+    if terms:
+        for i in shortlist:
+            sentence_words = [w for stem, w in surface_terms(candidates[i].text)]
+            missing = [t for t in terms if t not in present[i]]
+            if not missing or not sentence_words:
+                continue
+            vectors = words.get([question_words.get(t, t) for t in missing] + sentence_words)
+            matrix = np.stack([vectors[w] for w in sentence_words])
+            sims = {t: float(np.max(matrix @ vectors[question_words.get(t, t)])) for t in missing}
+            soft[i] = exact[i] + sum(idf.get(t, 0.0) * max(s, 0.0) for t, s in sims.items()) / total
+            own_soft[i] += sum(idf[t] * max(sims[t], 0.0) for t in own if t in sims) / own_total
+            worst[i] = 1.0 - min(sims.values())
+            for t, s in sims.items():
+                term_best[t] = max(term_best[t], s)
+    asked = question.kind not in (AnswerKind.OTHER, AnswerKind.YES_NO)
+    kinds = np.array(
+        [kind_match(question.kind, c.text, question.text) if asked else 0.0 for c in candidates]
+    )
+    entities = question_entities(question)
+    ent = np.array(
+        [
+            sum(e in c.text.lower() for e in entities) / len(entities) if entities else 0.0
+            for c in candidates
+        ]
+    )
+    query_terms = set(terms)
+    novelty = np.array([len(p - query_terms) / len(p) if p else 0.0 for p in present])
+    features = np.column_stack(
+        [
+            meanings,
+            meanings - meanings.max(),
+            exact,
+            soft,
+            soft - soft.max(),
+            exact - exact.max(),
+            own_soft,
+            worst,
+            kinds,
+            (1.0 - kinds) * asked,
+            ent,
+            novelty,
+            [1.0 / c.chunk_rank for c in candidates],
+            neighbour_meanings,
+            title_meanings,
+            [math.exp(-c.start / 2000) for c in candidates],
+            [math.log1p(len(c.text)) / 5 for c in candidates],
+        ]
+    ).astype(np.float64)
+    weighted = [(idf.get(t, 0.0), term_best[t]) for t in terms]
+    missing_everywhere = [t for t in terms if t in unseen]
+    evidence = {
+        "unseen": sum(idf.get(t, 0.0) for t in missing_everywhere) / total,
+        "unseen_unmatched": sum(idf.get(t, 0.0) * (1.0 - term_best[t]) for t in missing_everywhere)
+        / total,
+        "term_absent": 1.0 - min((b for _, b in weighted), default=1.0),
+        "kind_absent": float(asked and not kinds[shortlist].max(initial=0.0) > 0),
+        "kind_other": float(question.kind is AnswerKind.OTHER),
+        "yes_no": float(question.kind is AnswerKind.YES_NO),
+    }
+    return features, evidence
+
+
+def _question_words(question: Question) -> list[str]:
+    return _WORD.findall(question.search_text)
+
+
+def confidence_features(
+    logits: np.ndarray, features: np.ndarray, evidence: dict[str, float]
+) -> np.ndarray:
+    """The CONFIDENCE_FEATURES of a question whose candidates scored `logits`, best first."""
+    best = int(np.argmax(logits))
+    ordered = np.sort(logits)[::-1]
+    margin = float(ordered[0] - ordered[1]) if len(ordered) > 1 else 3.0
+    column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    row = features[best]
+    return np.array(
+        [
+            float(ordered[0]),
+            min(margin, 3.0),
+            row[column["soft"]],
+            row[column["exact"]],
+            row[column["meaning"]],
+            row[column["worst_missing"]],
+            row[column["kind_hit"]],
+            row[column["entities"]],
+            evidence["unseen"],
+            evidence["unseen_unmatched"],
+            evidence["term_absent"],
+            evidence["kind_absent"],
+            evidence["kind_other"],
+            evidence["yes_no"],
+        ],
+        dtype=np.float64,
+    )
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A logistic model on standardised features."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    bias: float
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.coef + self.bias
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": list(self.names),
+            "mean": _rounded(self.mean),
+            "scale": _rounded(self.scale),
+            "coef": _rounded(self.coef),
+            "bias": round(float(self.bias), 6),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LinearModel:
+        return cls(
+            tuple(data["features"]),
+            np.array(data["mean"], dtype=np.float64),
+            np.array(data["scale"], dtype=np.float64),
+            np.array(data["coef"], dtype=np.float64),
+            float(data["bias"]),
+        )
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    # Rounded so the file is small and the same data gives the same bytes.
+    return [round(float(v), 6) for v in values]
+
+
+def fit_logistic(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: Sequence[str],
+    sample_weight: np.ndarray | None = None,
+    l2: float = 1.0,
+    iterations: int = 50,
+) -> LinearModel:
+    """L2-regularised logistic regression by Newton's method: deterministic, numpy only.
+
+    `y` may be soft (0..1). The bias is not penalised.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    mean = np.average(x, axis=0, weights=w)
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w))
+    scale[scale < 1e-9] = 1.0
+    z = np.column_stack([(x - mean) / scale, np.ones(len(y))])
+    beta = np.zeros(z.shape[1])
+    penalty = np.full(z.shape[1], l2)
+    penalty[-1] = 0.0
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-(z @ beta)))
+        gradient = z.T @ (w * (p - y)) + penalty * beta
+        hessian = (
+            (z * (w * p * (1 - p))[:, None]).T @ z + np.diag(penalty) + 1e-9 * np.eye(len(beta))
+        )
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return LinearModel(tuple(names), mean, scale, beta[:-1], float(beta[-1]))
+
+
+@dataclass(frozen=True)
+class ReaderWeights:
+    """The shipped models and the confidence above which the bot answers."""
+
+    sentence: LinearModel
+    confidence: LinearModel
+    answer_above: float
+    info: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sentence": self.sentence.to_json(),
+            "confidence": self.confidence.to_json(),
+            "answer_above": round(self.answer_above, 6),
+            "info": self.info,
+        }
+
+    def dump(self, path: Path) -> None:
+        text = json.dumps(self.to_json(), indent=1, sort_keys=True, ensure_ascii=False)
+        path.write_text(text + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ReaderWeights:
+        """From `path`, or the weights shipped with the package."""
+        if path is None:
+            text = resources.files("bot.answering").joinpath(WEIGHTS_FILE).read_text("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+        return cls(
+            LinearModel.from_json(data["sentence"]),
+            LinearModel.from_json(data["confidence"]),
+            float(data["answer_above"]),
+            data.get("info", {}),
+        )
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
+    return 1 / (1 + np.exp(-x))

@@ -1,0 +1,100 @@
+"""Turn RealTime QA 2024 weeks into corpora and QA files, split by week into train, dev, test.
+
+The split was fixed before any result was looked at, and depends only on the dates:
+- the quiz weeks (the date in the question id) are sorted by date and numbered 0..N-1;
+- every 4th week is used (0, 4, 8, ...), to spread them over the year and keep
+  indexing time in bounds; the others are left alone;
+- of the used weeks, in date order, position p goes to test when p % 4 == 3, to dev
+  when p % 4 == 2, and to train otherwise.
+For the 52 weeks of 2024: train = weeks 0, 4, 16, 20, 32, 36, 48; dev = 8, 24, 40;
+test = 12, 28, 44.
+
+Each week is written exactly as `bench/realtimeqa_answers.py --write-dir` writes it
+(articles chosen by date alone, questions kept when an article states their answer):
+OUT/WEEK/corpus/*.md and OUT/WEEK/questions.jsonl, plus OUT/split.json naming the weeks
+of each split. With --index, each week is also indexed into OUT/WEEK/store, as
+`storybot index --corpus OUT/WEEK/corpus --store OUT/WEEK/store` would.
+
+    python scripts/realtimeqa_split.py --out /tmp/rtqa [--index] [--only train]
+
+OUT must lie outside the repository: the data is never copied into it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # the bench scripts import their helpers by name
+
+from realtimeqa_answers import (  # noqa: E402
+    DATA,
+    answerable,
+    first_weeks,
+    load_news,
+    load_questions,
+    news_window,
+    outside_repo,
+    quiet_logs,
+    select_articles,
+    write_week,
+)
+
+WEEK_STRIDE = 4
+
+
+def split_of(position: int) -> str:
+    """train, dev or test for the `position`-th used week (date order)."""
+    if position % 4 == 3:
+        return "test"
+    return "dev" if position % 4 == 2 else "train"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--max-articles", type=int, default=300)
+    parser.add_argument("--index", action="store_true", help="also index each week")
+    parser.add_argument("--only", choices=("train", "dev", "test"), default=None)
+    args = parser.parse_args()
+    quiet_logs()
+    out = outside_repo(args.out)
+    questions = load_questions(args.data / "questions.jsonl")
+    weeks = first_weeks(questions, 10_000)[::WEEK_STRIDE]
+    news = load_news(args.data / "articles.jsonl.gz")
+    splits: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
+    for position, (week, _) in enumerate(weeks):
+        splits[split_of(position)].append(week.isoformat())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "split.json").write_text(json.dumps(splits, indent=2) + "\n", encoding="utf-8")
+    for position, (week, week_questions) in enumerate(weeks):
+        part = split_of(position)
+        if args.only and part != args.only:
+            continue
+        folder = out / week.isoformat()
+        selection = select_articles(
+            news, news_window(week, week_questions), week_questions, args.max_articles
+        )
+        asked = answerable(week_questions, selection.articles)
+        write_week(folder, selection.articles, asked)
+        print(f"{part} {week}: {len(selection.articles)} articles, {len(asked)} questions")
+        if args.index:
+            index_week(folder)
+
+
+def index_week(folder: Path) -> None:
+    from bot.settings import BotSettings
+    from index.articles import load_corpus
+    from index.indexer import run_index
+
+    settings = BotSettings(store_dir=folder / "store", corpus_dir=folder / "corpus")
+    run_index(settings, load_corpus(folder / "corpus"))
+
+
+if __name__ == "__main__":
+    main()

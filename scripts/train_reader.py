@@ -1,0 +1,311 @@
+"""Fit the reader's weights (bot/answering/reader_weights.json) from QA files and their indexes.
+
+    python scripts/train_reader.py \
+        --train tests/data/story_train.jsonl=STORE [--train QA=STORE ...] \
+        --dev tests/data/story_dev_split.jsonl=STORE [--dev QA=STORE ...] \
+        [--out bot/answering/reader_weights.json] [--cost-wrong 2]
+
+QA is a `storybot eval` file; STORE the folder `storybot index --store STORE` built from
+the articles it asks about. For each dialogue the last question is resolved against
+the earlier turns as the bot resolves it, its chunks retrieved and every candidate
+sentence's features computed (`bot.answering.reader`). Then:
+1. the sentence model: logistic regression (numpy, L2) on every candidate of the train
+   dialogues, label = the share of the expected facts the sentence states, each
+   dialogue weighing the same;
+2. the confidence model: logistic regression on question-level features, label = the
+   composed answer holds the facts (out-of-scope: never right). Its sentence scores
+   come from 5-fold cross-fitting so it learns from scores it has not been fitted on;
+3. calibration and the cut: on the dev dialogues, Platt scaling maps the confidence to
+   how often answers are right; the bot answers when that probability is at least
+   w / (1 + w) (2/3 for the default w = 2), where a wrong answer (or an answer to an
+   out-of-scope question) costs w = --cost-wrong and a needless abstention (abstaining
+   where the answer would have been right) 1. The weights file records what that cut
+   costs on dev, and the cut of least cost on dev for comparison.
+Same data, same bytes out: candidates are sorted, folds fixed, the fit is Newton's method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import pickle
+import sys
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from bot.answering.extractive import (  # noqa: E402
+    READER_CHUNKS,
+    ScoredSentence,
+    compose,
+)
+from bot.answering.questions import AnswerKind  # noqa: E402
+from bot.answering.reader import (  # noqa: E402
+    CONFIDENCE_FEATURES,
+    SENTENCE_FEATURES,
+    LinearModel,
+    ReaderWeights,
+    confidence_features,
+    fit_logistic,
+    sigmoid,
+)
+from bot.evaluation import Dialogue, fact_in, facts_found, load_dialogues  # noqa: E402
+from index.sentences import Sentence  # noqa: E402
+
+FOLDS = 5
+SENTENCE_L2 = 1.0
+CONFIDENCE_L2 = 1.0
+PLATT_L2 = 0.1
+DEFAULT_OUT = ROOT / "bot" / "answering" / "reader_weights.json"
+
+
+@dataclass
+class Example:
+    """One dialogue's last question: its candidates and what a right answer holds."""
+
+    dialogue: Dialogue
+    kind: AnswerKind
+    texts: list[str]
+    features: np.ndarray
+    labels: np.ndarray
+    evidence: dict[str, float]
+
+
+def sentence_label(text: str, dialogue: Dialogue) -> float:
+    """The share of the facts (all) or whether any fact (any) is in `text`."""
+    if not dialogue.in_scope:
+        return 0.0
+    found = [fact_in(text, fact) for fact in dialogue.facts]
+    return sum(found) / len(found) if dialogue.mode == "all" else float(any(found))
+
+
+def collect(qa_file: Path, store: Path, shared: dict) -> list[Example]:
+    """The examples of one QA file, read against the index in `store`."""
+    from bot.answering.engine import AnswerEngine
+    from bot.answering.followup import resolve_followup
+    from bot.answering.memory import Turn
+    from bot.answering.questions import Question
+    from bot.settings import BotSettings
+    from index.retrieval import StoryIndex
+
+    scratch = Path(tempfile.mkdtemp(prefix="storybot-train-"))
+    settings = BotSettings(
+        store_dir=store, memory_path=scratch / "memory.sqlite3", openai_api_key=None
+    )
+    index = StoryIndex(settings, embed_model=shared.get("model"))
+    shared.setdefault("model", index.embed_model)
+    engine = AnswerEngine.from_settings(settings, story_index=index)
+    if "extractive" in shared:
+        engine.extractive = shared["extractive"]
+    shared["extractive"] = engine.extractive
+    # Features do not depend on the weights; neutral ones keep the shipped file (which
+    # may be stale or about to be replaced) out of the training.
+    engine.extractive.weights = neutral_weights()
+    stats = engine.term_stats()
+    examples = []
+    for dialogue in load_dialogues(qa_file):
+        # Earlier turns as the bot remembers them; their answers are left out so the
+        # features do not depend on the weights being replaced.
+        history: list[Turn] = []
+        for turn in dialogue.turns[:-1]:
+            history.append(Turn(turn, resolve_followup(turn, history), "", 0.0))
+        last = dialogue.turns[-1]
+        search_text = resolve_followup(last, history)
+        question = Question.parse(last, search_text)
+        top_k = max(settings.top_k, READER_CHUNKS)
+        chunks = engine.index.search(search_text, top_k=top_k)
+        reading = engine.extractive.read(question, chunks, stats)
+        if not reading.sentences:
+            continue
+        texts = [s.sentence.text for s in reading.sentences]
+        order = sorted(range(len(texts)), key=lambda i: texts[i])
+        examples.append(
+            Example(
+                dialogue,
+                question.kind,
+                [texts[i] for i in order],
+                reading.features[order],
+                np.array([sentence_label(texts[i], dialogue) for i in order]),
+                reading.evidence,
+            )
+        )
+    engine.memory.close()
+    return examples
+
+
+def neutral_weights() -> ReaderWeights:
+    def zero(names: tuple[str, ...]) -> LinearModel:
+        n = len(names)
+        return LinearModel(names, np.zeros(n), np.ones(n), np.zeros(n), 0.0)
+
+    return ReaderWeights(zero(SENTENCE_FEATURES), zero(CONFIDENCE_FEATURES), 0.5, {})
+
+
+def fit_sentences(examples: list[Example]) -> LinearModel:
+    x = np.vstack([e.features for e in examples])
+    y = np.concatenate([e.labels for e in examples])
+    # Every dialogue weighs the same, however many candidates it has.
+    w = np.concatenate([np.full(len(e.texts), 1.0 / len(e.texts)) for e in examples])
+    return fit_logistic(x, y, SENTENCE_FEATURES, w * len(examples) / w.sum(), SENTENCE_L2)
+
+
+def answer_outcome(example: Example, logits: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Confidence features and whether the composed answer would be right."""
+    order = np.argsort(-logits, kind="stable")
+    scored = [
+        ScoredSentence(Sentence(example.texts[i], 0, 0), {}, float(sigmoid(logits[i])), 0.0)
+        for i in order
+    ]
+    chosen = compose(scored, example.kind)
+    text = " ".join(scored[i].sentence.text for i in chosen)
+    d = example.dialogue
+    right = d.in_scope and facts_found(text, d.facts, d.mode)
+    return confidence_features(logits, example.features, example.evidence), right
+
+
+def fit(
+    train: list[Example], dev: list[Example], cost_wrong: float, sources: dict
+) -> ReaderWeights:
+    sentence = fit_sentences(train)
+    # Cross-fitted sentence scores for the confidence model's training rows. Dialogues
+    # asking for the same facts (rewordings of one question) share a fold, so no fold
+    # is scored by a model that has seen its question in other words.
+    folds = [
+        zlib.crc32("|".join(e.dialogue.facts or e.dialogue.turns).encode()) % FOLDS for e in train
+    ]
+    rows, labels = [], []
+    for fold in range(FOLDS):
+        fitted = fit_sentences([e for e, f in zip(train, folds, strict=True) if f != fold])
+        for example, f in zip(train, folds, strict=True):
+            if f == fold:
+                features, right = answer_outcome(example, fitted.logits(example.features))
+                rows.append(features)
+                labels.append(float(right))
+    confidence = fit_logistic(
+        np.vstack(rows), np.array(labels), CONFIDENCE_FEATURES, l2=CONFIDENCE_L2
+    )
+    # Platt scaling on dev: one slope and offset map the confidence model's logit to
+    # the rate at which dev answers are right. With calibrated probabilities the cut
+    # of least expected cost is where answering and abstaining cost the same:
+    # answering costs (1 - p) * cost_wrong, abstaining p * 1: answer when p > w / (1 + w).
+    dev_logits, dev_right = [], []
+    for example in dev:
+        features, right = answer_outcome(example, sentence.logits(example.features))
+        dev_logits.append(float(confidence.logits(features[None, :])[0]))
+        dev_right.append(float(right))
+    platt = fit_logistic(np.array(dev_logits)[:, None], np.array(dev_right), ("z",), l2=PLATT_L2)
+    slope = float(platt.coef[0] / platt.scale[0])
+    offset = float(platt.bias - platt.coef[0] * platt.mean[0] / platt.scale[0])
+    confidence = LinearModel(
+        confidence.names,
+        confidence.mean,
+        confidence.scale,
+        confidence.coef * slope,
+        confidence.bias * slope + offset,
+    )
+    cut = cost_wrong / (1.0 + cost_wrong)
+    scored = [
+        (float(sigmoid(slope * z + offset)), bool(r))
+        for z, r in zip(dev_logits, dev_right, strict=True)
+    ]
+    table = cost_at(scored, cut, cost_wrong)
+    info = {
+        "trained_on": sources["train"],
+        "cut_chosen_on": sources["dev"],
+        "train_dialogues": len(train),
+        "train_right_when_cross_fitted": int(sum(labels)),
+        "dev_dialogues": len(dev),
+        "cost": f"wrong answer {cost_wrong:g}, needless abstention 1",
+        "cut": "w / (1 + w), w = cost of a wrong answer, on probabilities Platt-scaled on dev",
+        "platt_on_dev": {"slope": round(slope, 6), "offset": round(offset, 6)},
+        "dev_at_cut": table,
+        "dev_least_cost_cut": choose_cut(scored, cost_wrong)[1],
+        "command": "python scripts/train_reader.py (see its docstring)",
+    }
+    return ReaderWeights(sentence, confidence, cut, info)
+
+
+def cost_at(scored: list[tuple[float, bool]], cut: float, cost_wrong: float) -> dict:
+    """What answering above `cut` costs on `scored` (probability, right)."""
+    answered = [(p, r) for p, r in scored if p >= cut]
+    wrong = sum(not r for _, r in answered)
+    needless = sum(r for p, r in scored if p < cut)
+    return {
+        "cut": round(cut, 6),
+        "cost": wrong * cost_wrong + needless,
+        "answered": len(answered),
+        "right_when_answered": len(answered) - wrong,
+        "needless_abstentions": needless,
+        "dialogues": len(scored),
+    }
+
+
+def choose_cut(scored: list[tuple[float, bool]], cost_wrong: float) -> tuple[float, dict]:
+    """The confidence cut of least cost on `scored` (probability, right); midway between ties."""
+    probabilities = sorted({round(p, 6) for p, _ in scored})
+    # Candidate cuts: below everything, between neighbours, above everything.
+    cuts = [0.0] + [(a + b) / 2 for a, b in itertools.pairwise(probabilities)] + [1.0]
+
+    def cost(cut: float) -> float:
+        return sum(
+            (0.0 if right else cost_wrong) if p >= cut else (1.0 if right else 0.0)
+            for p, right in scored
+        )
+
+    costs = [cost(c) for c in cuts]
+    least = min(costs)
+    best = [c for c, v in zip(cuts, costs, strict=True) if v == least]
+    cut = best[len(best) // 2]
+    return cut, cost_at(scored, cut, cost_wrong)
+
+
+def pairs(values: list[str]) -> list[tuple[Path, Path]]:
+    out = []
+    for value in values:
+        qa, _, store = value.partition("=")
+        if not store:
+            raise SystemExit(f"expected QA=STORE, got {value!r}")
+        out.append((Path(qa), Path(store)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", action="append", required=True, metavar="QA=STORE")
+    parser.add_argument("--dev", action="append", required=True, metavar="QA=STORE")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--cost-wrong", type=float, default=2.0)
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="keep the collected features here and reuse them"
+    )
+    args = parser.parse_args()
+    shared: dict = {}
+    if args.cache is not None and args.cache.exists():
+        train, dev = pickle.loads(args.cache.read_bytes())
+    else:
+        train = [e for qa, store in pairs(args.train) for e in collect(qa, store, shared)]
+        dev = [e for qa, store in pairs(args.dev) for e in collect(qa, store, shared)]
+        if args.cache is not None:
+            args.cache.write_bytes(pickle.dumps((train, dev)))
+    # Named by folder and file only: where a maintainer keeps them is not part of the weights.
+    sources = {
+        part: [f"{qa.parent.name}/{qa.name}" for qa, _ in pairs(values)]
+        for part, values in (("train", args.train), ("dev", args.dev))
+    }
+    weights = fit(train, dev, args.cost_wrong, sources)
+    weights.dump(args.out)
+    print(json.dumps(weights.info["dev_at_cut"]))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

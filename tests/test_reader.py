@@ -1,0 +1,234 @@
+"""The fitted reader: question forms, features, fitting, the shipped weights, calibration.
+
+Made-up articles and questions only (not the story), the real local embedding model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.answering.questions import AnswerKind, Question, answer_kind, kind_match, unwrap
+from bot.answering.reader import (
+    CONFIDENCE_FEATURES,
+    SENTENCE_FEATURES,
+    Candidate,
+    ReaderWeights,
+    WordVectors,
+    fit_logistic,
+    sentence_features,
+)
+from bot.evaluation import Dialogue, DialogueResult
+from bot.evaluation.calibration import calibration, precision_when_answering
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------- question forms
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Tell me who opened the bakery.", AnswerKind.WHO),
+        ("I'd like to know when the bridge reopened", AnswerKind.WHEN),
+        ("Can you tell me how many ferries were cancelled?", AnswerKind.NUMBER),
+        ("do you know where the festival took place", AnswerKind.WHERE),
+        ("List the towns that flooded.", AnswerKind.LIST),
+        ("which towns were flooded", AnswerKind.LIST),
+        ("What are the names of the rescued climbers?", AnswerKind.LIST),
+        ("Did the council approve the budget?", AnswerKind.YES_NO),
+        ("Was the mayor re-elected?", AnswerKind.YES_NO),
+        ("Which organisation ran the marathon?", AnswerKind.ORG),
+        ("Which company bought the stadium?", AnswerKind.ORG),
+        ("On what day did the storm hit?", AnswerKind.DAY),
+        ("What day of the week was the vote?", AnswerKind.DAY),
+        ("How long did the strike last?", AnswerKind.DURATION),
+        ("Tell me about the harbour.", AnswerKind.OTHER),
+    ],
+)
+def test_answer_kind_reads_wrapped_and_new_forms(question: str, kind: AnswerKind) -> None:
+    assert answer_kind(question) is kind
+
+
+def test_unwrap_drops_the_wrapper_only() -> None:
+    assert unwrap("Could you tell me who won?") == "who won?"
+    assert unwrap("Who won?") == "Who won?"
+    assert unwrap("Tell me") == "Tell me"  # nothing left: kept whole
+
+
+@pytest.mark.parametrize(
+    ("kind", "sentence", "question", "expected"),
+    [
+        (AnswerKind.DAY, "The ferry sank on Tuesday night.", "On what day did it sink?", 1.0),
+        (AnswerKind.DAY, "The ferry sank in the bay.", "On what day did it sink?", 0.0),
+        (
+            AnswerKind.ORG,
+            "The race was run by the Harbour Rowing Club.",
+            "Which club ran the race?",
+            1.0,
+        ),
+        (AnswerKind.ORG, "The race was run in the rain.", "Which club ran the race?", 0.0),
+        (AnswerKind.ORG, "The RNLI launched two boats.", "Which body launched boats?", 1.0),
+        (
+            AnswerKind.LIST,
+            "Hull, Goole and Selby were flooded.",
+            "Which towns were flooded?",
+            1.0,
+        ),
+    ],
+)
+def test_kind_match_of_new_kinds(
+    kind: AnswerKind, sentence: str, question: str, expected: float
+) -> None:
+    assert kind_match(kind, sentence, question) == expected
+
+
+# ---------------------------------------------------------------- features
+
+
+def candidate(text: str, rank: int = 1, start: int = 0) -> Candidate:
+    return Candidate(text, rank, start, None, None)
+
+
+def test_a_synonym_the_article_uses_covers_a_missing_word(embed_model) -> None:
+    """'occupation' is not in either sentence; 'carpenter' means more than 'Tuesday'."""
+    question = Question.parse("What is Ellen Marsh's occupation?")
+    texts = ["Ellen Marsh is a carpenter.", "Ellen Marsh arrived on Tuesday."]
+    candidates = [candidate(t) for t in texts]
+    idf = {t: 1.0 for t in question.terms}
+    features, evidence = sentence_features(
+        question, candidates, np.zeros(2), np.zeros(2), np.zeros(2), idf, WordVectors(embed_model)
+    )
+    column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    exact, soft = features[:, column["exact"]], features[:, column["soft"]]
+    assert exact[0] == exact[1]  # both hold the name, neither the asked word
+    assert soft[0] > soft[1] > exact[1]
+    assert features.shape == (2, len(SENTENCE_FEATURES))
+    assert 0.0 < evidence["term_absent"] < 1.0
+
+
+def test_entities_and_kind_features(embed_model) -> None:
+    question = Question.parse("When did Ellen Marsh open the Quay Street workshop?")
+    candidates = [
+        candidate("Ellen Marsh opened the workshop on 3 May 2019.", rank=2, start=500),
+        candidate("The workshop sells chairs."),
+    ]
+    idf = {t: 1.0 for t in question.terms}
+    features, evidence = sentence_features(
+        question, candidates, np.zeros(2), np.zeros(2), np.zeros(2), idf, WordVectors(embed_model)
+    )
+    column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    assert features[0, column["kind_hit"]] == 1.0 and features[1, column["kind_miss"]] == 1.0
+    assert features[0, column["entities"]] > features[1, column["entities"]]
+    assert features[0, column["chunk_rank"]] == 0.5
+    assert features[0, column["lead"]] < features[1, column["lead"]]
+    assert evidence["kind_absent"] == 0.0
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def tiny_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] - 0.5 * x[:, 1] + rng.normal(scale=0.5, size=60) > 0).astype(float)
+    return x, y
+
+
+def test_fit_is_deterministic_and_learns() -> None:
+    x, y = tiny_data()
+    first = fit_logistic(x, y, ("a", "b", "c"))
+    second = fit_logistic(x, y, ("a", "b", "c"))
+    assert first.to_json() == second.to_json()
+    assert first.coef[0] > 0 > first.coef[1]
+    accuracy = np.mean((first.logits(x) > 0) == (y > 0.5))
+    assert accuracy > 0.8
+
+
+def test_training_writes_byte_identical_weights(tmp_path: Path) -> None:
+    train_reader = load_script("train_reader")
+    rng = np.random.default_rng(3)
+
+    def example(i: int, in_scope: bool) -> object:
+        features = rng.normal(size=(5, len(SENTENCE_FEATURES)))
+        labels = np.zeros(5)
+        if in_scope:
+            labels[i % 5] = 1.0
+            features[i % 5, 0] += 2.0  # the right sentence means more
+        texts = [f"Sentence {j} says {'fact' if labels[j] else 'other'}." for j in range(5)]
+        facts = ("fact",) if in_scope else ()
+        dialogue = Dialogue((f"Question {i}?",), facts, "any", in_scope)
+        evidence = {
+            "unseen": 0.0,
+            "unseen_unmatched": 0.0,
+            "term_absent": 0.1,
+            "kind_absent": 0.0,
+            "kind_other": 1.0,
+            "yes_no": 0.0,
+        }
+        return train_reader.Example(dialogue, AnswerKind.OTHER, texts, features, labels, evidence)
+
+    train = [example(i, i % 4 != 0) for i in range(40)]
+    dev = [example(i, i % 3 != 0) for i in range(15)]
+    sources = {"train": ["t.jsonl"], "dev": ["d.jsonl"]}
+    paths = [tmp_path / "one.json", tmp_path / "two.json"]
+    for path in paths:
+        train_reader.fit(train, dev, 2.0, sources).dump(path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    loaded = ReaderWeights.load(paths[0])
+    assert 0.0 <= loaded.answer_above <= 1.0
+    assert loaded.sentence.coef[0] > 0
+
+
+def test_cut_minimises_the_stated_cost() -> None:
+    train_reader = load_script("train_reader")
+    scored = [(0.9, True), (0.8, True), (0.6, False), (0.5, True), (0.2, False), (0.1, False)]
+    cut, table = train_reader.choose_cut(scored, cost_wrong=2.0)
+    # Answering down to 0.5 costs 2 (one wrong); down to 0.8 costs 1 (0.5 abstained).
+    assert 0.5 < cut <= 0.8
+    assert table["cost"] == 1.0
+
+
+def test_shipped_weights_match_the_features() -> None:
+    weights = ReaderWeights.load()
+    assert weights.sentence.names == SENTENCE_FEATURES
+    assert weights.confidence.names == CONFIDENCE_FEATURES
+    assert 0.0 < weights.answer_above < 1.0
+    assert len(weights.sentence.coef) == len(SENTENCE_FEATURES)
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def test_calibration_buckets() -> None:
+    def result(p: float, right: bool, abstained: bool = False, in_scope: bool = True):
+        dialogue = Dialogue(("q?",), ("yes",) if in_scope else (), "any", in_scope)
+        return DialogueResult(dialogue, "yes" if right else "no", abstained, confidence=p)
+
+    results = [
+        result(0.9, True),
+        result(0.85, False),
+        result(1.0, True),
+        result(0.1, False, abstained=True),
+        result(0.15, False, abstained=True, in_scope=False),
+    ]
+    buckets = calibration(results)
+    top, bottom = buckets[-1], buckets[0]
+    assert (top.answered, top.right) == (3, 2)
+    assert top.mean_predicted == pytest.approx((0.9 + 0.85 + 1.0) / 3)
+    assert (bottom.abstained_in_scope, bottom.abstained_out_of_scope) == (1, 1)
+    assert precision_when_answering(results) == (2, 3)
