@@ -173,6 +173,7 @@ def test_training_writes_byte_identical_weights(tmp_path: Path) -> None:
         facts = ("fact",) if in_scope else ()
         dialogue = Dialogue((f"Question {i}?",), facts, "any", in_scope)
         evidence = {
+            "articles": 1.0,
             "unseen": 0.0,
             "unseen_unmatched": 0.0,
             "term_absent": 0.1,
@@ -232,3 +233,22 @@ def test_calibration_buckets() -> None:
     assert top.mean_predicted == pytest.approx((0.9 + 0.85 + 1.0) / 3)
     assert (bottom.abstained_in_scope, bottom.abstained_out_of_scope) == (1, 1)
     assert precision_when_answering(results) == (2, 3)
+
+
+# ---------------------------------------------------------------- follow-ups
+
+
+def test_a_followup_about_a_person_borrows_the_names_of_the_previous_answer() -> None:
+    from bot.answering.followup import resolve_followup
+    from bot.answering.memory import Turn
+
+    opened = "Who rescued the kayakers?"
+    answer = "Retired keeper Tom Pascoe rowed out in a storm to rescue them. [1]"
+    history = [Turn(opened, opened, answer, 0.0)]
+    assert resolve_followup("how old is he?", history) == f"{opened} Tom Pascoe how old is he?"
+    # About a thing, not a person: the subject question alone.
+    assert resolve_followup("when did it happen?", history) == f"{opened} when did it happen?"
+    # A new question that stands on its own starts a new topic.
+    assert resolve_followup("Which beach was closed on Monday?", history) == (
+        "Which beach was closed on Monday?"
+    )

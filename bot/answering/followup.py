@@ -2,7 +2,9 @@
 
 "When did that happen?" after "Which groups were proscribed?" is searched as
 "Which groups were proscribed? When did that happen?": the earlier question
-brings the subject, the new one the kind of answer wanted.
+brings the subject, the new one the kind of answer wanted. A question about a
+person ("how old is he?") also borrows the names the previous answer gave, since
+"Who was expelled?" names its subject only in the answer.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ _REFERS_BACK = re.compile(
 )
 # A question with this few content words rarely stands on its own.
 _MIN_STANDALONE_TERMS = 2
+_PERSON = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
+_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
+_MARKER = re.compile(r"\[\d+\]")
+# Names borrowed from the previous answer: the first are the ones it is about.
+_BORROWED_NAMES = 2
 
 
 def is_followup(question: str) -> bool:
@@ -41,4 +48,12 @@ def resolve_followup(question: str, history: list[Turn]) -> str:
         (turn.question for turn in reversed(history) if not is_followup(turn.question)),
         history[-1].standalone,
     )
+    if _PERSON.search(question):
+        names = [
+            n
+            for n in dict.fromkeys(_NAME.findall(_MARKER.sub(" ", history[-1].answer)))
+            if n not in subject
+        ]
+        if names:
+            return f"{subject} {' '.join(names[:_BORROWED_NAMES])} {question}"
     return f"{subject} {question}"

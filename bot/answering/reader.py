@@ -62,6 +62,7 @@ CONFIDENCE_FEATURES = (
     "top_worst_missing",  # how far the best sentence's least matched question word is
     "top_kind_hit",
     "top_entities",
+    "articles",  # log of how many articles the candidates come from: distractors
     "unseen",  # IDF share of the question's terms the corpus never uses
     "unseen_unmatched",  # of those, how far the nearest candidate word is in meaning
     "term_absent",  # the least covered question term, over all candidates
@@ -265,6 +266,7 @@ def confidence_features(
             row[column["worst_missing"]],
             row[column["kind_hit"]],
             row[column["entities"]],
+            evidence["articles"],
             evidence["unseen"],
             evidence["unseen_unmatched"],
             evidence["term_absent"],
