@@ -165,7 +165,8 @@ def answer_outcome(example: Example, logits: np.ndarray) -> tuple[np.ndarray, bo
         ScoredSentence(Sentence(example.texts[i], 0, 0), {}, float(sigmoid(logits[i])), 0.0)
         for i in order
     ]
-    chosen = compose(scored, example.kind)
+    kinds = example.features[order, SENTENCE_FEATURES.index("kind_hit")]
+    chosen = compose(scored, example.kind, kinds)
     text = " ".join(scored[i].sentence.text for i in chosen)
     d = example.dialogue
     right = d.in_scope and facts_found(text, d.facts, d.mode)

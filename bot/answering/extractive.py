@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from llama_index.core.schema import NodeWithScore
 from bot.answering.answer import Answer, AnswerMode, Citation
 from bot.answering.questions import AnswerKind, Question, content_terms
 from bot.answering.reader import (
+    SENTENCE_FEATURES,
     Candidate,
     ReaderWeights,
     WordVectors,
@@ -171,7 +172,8 @@ class ExtractiveAnswerer:
         reading = self.read(question, chunks, stats)
         if not reading.sentences or reading.confidence < self.weights.answer_above:
             return abstention(question, "extractive", self.refusal, reading.confidence)
-        chosen = [reading.sentences[i] for i in compose(reading.sentences, question.kind)]
+        kinds = reading.features[:, SENTENCE_FEATURES.index("kind_hit")]
+        chosen = [reading.sentences[i] for i in compose(reading.sentences, question.kind, kinds)]
         citations = [citation(i, s.sentence, s.meta) for i, s in enumerate(chosen, 1)]
         text = " ".join(
             f"{s.sentence.text} [{c.n}]" for s, c in zip(chosen, citations, strict=True)
@@ -186,20 +188,26 @@ class ExtractiveAnswerer:
         )
 
 
-def compose(scored: list[ScoredSentence], kind: AnswerKind) -> list[int]:
-    """Positions in `scored` (best first) of the sentences to answer with: best, close second."""
+def compose(scored: list[ScoredSentence], kind: AnswerKind, kinds: Sequence[float]) -> list[int]:
+    """Positions in `scored` (best first) of the sentences to answer with: best, close second.
+
+    `kinds` says how well each offers the kind of answer asked for; among the
+    runners-up that qualify, the one that offers it best joins (a full date
+    beside a best sentence with only "late July").
+    """
     best = scored[0]
     room = MAX_ANSWER_CHARS - len(best.sentence.text)
     ratio = LIST_SECOND_SENTENCE_RATIO if kind is AnswerKind.LIST else SECOND_SENTENCE_RATIO
-    for i in range(1, min(SECOND_SENTENCE_POOL, len(scored))):
-        s = scored[i]
-        if (
-            s.score >= ratio * best.score
-            and len(s.sentence.text) <= room
-            and not _near_duplicate(s.sentence.text, best.sentence.text)
-        ):
-            return [0, i]
-    return [0]
+    runners_up = [
+        i
+        for i in range(1, min(SECOND_SENTENCE_POOL, len(scored)))
+        if scored[i].score >= ratio * best.score
+        and len(scored[i].sentence.text) <= room
+        and not _near_duplicate(scored[i].sentence.text, best.sentence.text)
+    ]
+    if not runners_up:
+        return [0]
+    return [0, max(runners_up, key=lambda i: (kinds[i], scored[i].score))]
 
 
 def citation(n: int, sentence: Sentence, meta: dict) -> Citation:
