@@ -42,6 +42,8 @@ from index.sentences import Sentence, chunk_offset, split_sentences
 # the most training questions right (0.2-0.4 alike; 0.8, the old rule's spirit, 8% fewer).
 SECOND_SENTENCE_RATIO = 0.3
 LIST_SECOND_SENTENCE_RATIO = 0.15
+# ...or when it offers the kind of answer asked for better than the best does.
+KIND_RUNNER_UP_RATIO = 0.15
 SECOND_SENTENCE_POOL = 6
 MAX_ANSWER_CHARS = 340
 # Chunks handed to the reader: more than retrieval's top_k, since the fitted
@@ -196,12 +198,13 @@ def compose(scored: list[ScoredSentence], kind: AnswerKind, kinds: Sequence[floa
     beside a best sentence with only "late July").
     """
     best = scored[0]
-    room = MAX_ANSWER_CHARS - len(best.sentence.text)
+    # Both sentences and their " [n]" markers must fit.
+    room = MAX_ANSWER_CHARS - len(best.sentence.text) - 2 * len(" [1]")
     ratio = LIST_SECOND_SENTENCE_RATIO if kind is AnswerKind.LIST else SECOND_SENTENCE_RATIO
     runners_up = [
         i
         for i in range(1, min(SECOND_SENTENCE_POOL, len(scored)))
-        if scored[i].score >= ratio * best.score
+        if scored[i].score >= (KIND_RUNNER_UP_RATIO if kinds[i] > kinds[0] else ratio) * best.score
         and len(scored[i].sentence.text) <= room
         and not _near_duplicate(scored[i].sentence.text, best.sentence.text)
     ]

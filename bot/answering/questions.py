@@ -289,7 +289,12 @@ def content_terms(text: str) -> list[str]:
 
 
 # "how long", "how old": the adjective belongs to the question word, not the topic.
-_QUESTION_PHRASE = re.compile(r"\bhow\s+(?:long|old|far|often|big|large|much|many|soon)\b", re.I)
+_QUESTION_PHRASE = re.compile(
+    r"\bhow\s+(?:long|old|far|often|big|large|much|many|soon)\b"
+    # "When did that happen?": that something happened is the question, not its topic.
+    r"|\b(?:happen(?:s|ed|ing)?|occur(?:s|red|ring)?|take\s+place|took\s+place)\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
