@@ -198,8 +198,8 @@ def compose(scored: list[ScoredSentence], kind: AnswerKind, kinds: Sequence[floa
     beside a best sentence with only "late July").
     """
     best = scored[0]
-    # Both sentences and their " [n]" markers must fit.
-    room = MAX_ANSWER_CHARS - len(best.sentence.text) - 2 * len(" [1]")
+    # Both sentences, their " [n]" markers and the space between them must fit.
+    room = MAX_ANSWER_CHARS - len(best.sentence.text) - 2 * len(" [1]") - 1
     ratio = LIST_SECOND_SENTENCE_RATIO if kind is AnswerKind.LIST else SECOND_SENTENCE_RATIO
     runners_up = [
         i
