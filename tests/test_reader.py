@@ -252,3 +252,11 @@ def test_a_followup_about_a_person_borrows_the_names_of_the_previous_answer() ->
     assert resolve_followup("Which beach was closed on Monday?", history) == (
         "Which beach was closed on Monday?"
     )
+
+
+def test_a_possessive_inside_a_full_question_starts_a_new_topic() -> None:
+    from bot.answering.followup import is_followup
+
+    assert not is_followup("How many residents could lose their allotments?")
+    assert is_followup("what was their reason?")
+    assert is_followup("when did they open it?")

@@ -274,14 +274,17 @@ def test_a_reindex_while_running_is_picked_up(server, story_store, tmp_path):
     run_index(BotSettings(corpus_dir=corpus, store_dir=store), load_corpus(corpus))
     settings = bot_settings(server, (corpus, store), tmp_path)
     with running_bot(settings, server):
-        server.send_text(ALICE, ALICE, "How long was the NEC meeting?")
+        # A question the reader answers confidently (it abstains on "How long was the
+        # NEC meeting?", whose answer does not name the NEC).
+        question = "How many members could lose their membership?"
+        server.send_text(ALICE, ALICE, question)
         before = wait_replies(server, ALICE, 1)[0]
-        (corpus / "story.md").write_text(story.replace("nine-hour", "eleven-hour"))
+        (corpus / "story.md").write_text(story.replace("1,000", "2,000"))
         run_index(settings, load_corpus(corpus))
-        server.send_text(ALICE, ALICE, "How long was the NEC meeting?")
+        server.send_text(ALICE, ALICE, question)
         after = wait_replies(server, ALICE, 2)[1]
-    assert "nine-hour" in before.text
-    assert "eleven-hour" in after.text
+    assert "1,000" in before.text
+    assert "2,000" in after.text
 
 
 def test_feedback_is_stored_and_acknowledged(server, story_store, tmp_path):

@@ -21,6 +21,9 @@ _REFERS_BACK = re.compile(
 )
 # A question with this few content words rarely stands on its own.
 _MIN_STANDALONE_TERMS = 2
+_POSSESSIVES = {"their", "its", "his", "her"}
+# ...and a question with a possessive and this many content words stands on its own.
+_SELF_CONTAINED_TERMS = 3
 _PERSON = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
 _MARKER = re.compile(r"\[\d+\]")
@@ -29,10 +32,19 @@ _BORROWED_NAMES = 2
 
 
 def is_followup(question: str) -> bool:
-    """Whether a question leans on what was said before."""
-    return (
-        bool(_REFERS_BACK.search(question)) or len(content_terms(question)) < _MIN_STANDALONE_TERMS
-    )
+    """Whether a question leans on what was said before.
+
+    A possessive alone does not make one when the question names enough of its
+    own: in "How many members could lose their membership?" "their" points at
+    "members", and the question starts a new topic.
+    """
+    terms = len(content_terms(question))
+    if terms < _MIN_STANDALONE_TERMS:
+        return True
+    refs = {m.group().lower() for m in _REFERS_BACK.finditer(question)}
+    if refs and refs <= _POSSESSIVES and terms >= _SELF_CONTAINED_TERMS:
+        return False
+    return bool(refs)
 
 
 def resolve_followup(question: str, history: list[Turn]) -> str:
