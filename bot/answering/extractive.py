@@ -175,7 +175,8 @@ class ExtractiveAnswerer:
         if not reading.sentences or reading.confidence < self.weights.answer_above:
             return abstention(question, "extractive", self.refusal, reading.confidence)
         kinds = reading.features[:, SENTENCE_FEATURES.index("kind_hit")]
-        chosen = [reading.sentences[i] for i in compose(reading.sentences, question.kind, kinds)]
+        positions = compose(reading.sentences, question.kind, [float(k) for k in kinds])
+        chosen = [reading.sentences[i] for i in positions]
         citations = [citation(i, s.sentence, s.meta) for i, s in enumerate(chosen, 1)]
         text = " ".join(
             f"{s.sentence.text} [{c.n}]" for s, c in zip(chosen, citations, strict=True)
