@@ -8,17 +8,20 @@ every error it reports from this one module.
 from __future__ import annotations
 
 from index.errors import (
+    ConfigurationError,
     CorpusError,
     EmbeddingUnavailable,
     IndexBusyError,
     IndexNotBuiltError,
     ModelPreparationError,
+    ServerUnavailable,
     StoreMismatchError,
     StoreUnavailableError,
     StorybotError,
 )
 
 __all__ = [
+    "ConfigurationError",
     "CorpusError",
     "EmbeddingUnavailable",
     "EvalFileError",
@@ -27,6 +30,7 @@ __all__ = [
     "MemoryFileError",
     "ModelPreparationError",
     "PromptsError",
+    "ServerUnavailable",
     "StoreMismatchError",
     "StoreUnavailableError",
     "StorybotError",

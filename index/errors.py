@@ -43,3 +43,11 @@ class EmbeddingUnavailable(StorybotError):
 
 class ModelPreparationError(StorybotError):
     """The source model file could not be read or prepared."""
+
+
+class ConfigurationError(StorybotError):
+    """Settings that cannot work together; the message names them."""
+
+
+class ServerUnavailable(StorybotError):
+    """A server storybot needs (Chroma, Redis) does not answer; the message names its setting."""

@@ -8,9 +8,10 @@ are switched, and dropped, together.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from chromadb.base_types import InclusionExclusionOperator, Where
@@ -23,6 +24,7 @@ from index.articles import Article
 from index.chunking import article_documents, check_titles, make_splitter
 from index.embeddings import build_embed_model, embed_model_id
 from index.errors import IndexBusyError, StoreMismatchError, StoreUnavailableError
+from index.namespaces import Namespace
 from index.retrieval import build_bm25
 from index.settings import IndexSettings
 from index.store import (
@@ -141,18 +143,8 @@ def run_index(
     started = time.perf_counter()
     check_titles(articles, settings.chunk_size)
     try:
-        lock = FileLock(lock_path(settings), timeout=wait_seconds)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise IndexBusyError(
-                f"another `storybot index` is writing to {settings.store_dir} "
-                f"(lock {lock.lock_file}); try again when it has finished"
-            ) from None
-        try:
-            return _run_locked(settings, articles, rebuild, progress, started)
-        finally:
-            lock.release()
+        with writer_lock(settings, wait_seconds) as still_held:
+            return _run_locked(settings, articles, rebuild, progress, started, still_held)
     except Exception as error:
         problem = storage_problem(error)
         if problem is None:
@@ -163,12 +155,41 @@ def run_index(
         ) from error
 
 
+@contextlib.contextmanager
+def writer_lock(settings: IndexSettings, wait_seconds: float) -> Iterator[Callable[[], None]]:
+    """One writer per store: a file lock beside an embedded store, a Redis lease for a server.
+
+    Yields a check that raises if the lock was lost meanwhile (only a lease can be).
+    """
+    if settings.chroma_host:
+        from index.shared import connect_redis, lease_lock, required_redis_url
+
+        url = required_redis_url(settings.redis_url)
+        namespace = Namespace(settings.namespace)
+        with lease_lock(connect_redis(url), url, namespace, wait_seconds) as lease:
+            yield lease.check_held
+        return
+    lock = FileLock(lock_path(settings), timeout=wait_seconds)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise IndexBusyError(
+            f"another `storybot index` is writing to {settings.store_dir} "
+            f"(lock {lock.lock_file}); try again when it has finished"
+        ) from None
+    try:
+        yield lambda: None
+    finally:
+        lock.release()
+
+
 def _run_locked(
     settings: IndexSettings,
     articles: Sequence[Article],
     rebuild: bool,
     progress: Progress | None,
     started: float,
+    still_held: Callable[[], None],
 ) -> IndexReport:
     store = open_store(settings)
     live = store.live()
@@ -182,6 +203,11 @@ def _run_locked(
         name = live.name if live else None
         return IndexReport(plan, chunks, time.perf_counter() - started, name)
     generation = _build_generation(settings, store, live, plan, progress)
+    try:
+        still_held()
+    except BaseException:
+        store.drop(generation.name)
+        raise
     store.switch_to(generation)
     log.info("generation %s is live: %s", generation.name, plan.summary())
     return IndexReport(
@@ -224,6 +250,7 @@ def _build_generation(
             build_bm25(vector_store.get_nodes(node_ids=None)).persist(
                 str(bm25_dir), show_progress=False
             )
+            store.publish_bm25(generation.name)
         crash_point("bm25")
     except BaseException:
         try:

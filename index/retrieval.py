@@ -20,6 +20,8 @@ from index.errors import IndexNotBuiltError
 from index.settings import IndexSettings
 from index.store import Generation, open_store
 
+log = logging.getLogger(__name__)
+
 # bm25s sets its own logger to DEBUG on import; its chatter is not ours to show.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
@@ -71,12 +73,17 @@ class StoryIndex:
             vector_index = VectorStoreIndex.from_vector_store(
                 vector_store, embed_model=self.embed_model
             )
-            bm25_dir = self.store.bm25_dir(generation.name)
+            bm25_dir = self.store.local_bm25(generation.name)
             bm25 = (
                 BM25Retriever.from_persist_dir(str(bm25_dir), show_progress=False)
-                if bm25_dir is not None and bm25_dir.is_dir()
+                if bm25_dir is not None
                 else None
             )
+            # Said once per generation, so a bot that lost its keyword index is not silent.
+            if bm25 is None:
+                log.warning("generation %s has no BM25 index: vector search only", generation.name)
+            else:
+                log.info("generation %s loaded: hybrid search (vectors + BM25)", generation.name)
             self._loaded = _LoadedGeneration(generation.name, vector_index, bm25)
         return self._loaded
 

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from index.namespaces import NAMESPACE_PATTERN
+
 
 class IndexSettings(BaseSettings):
     """Where the corpus and the store live, and which embedding model builds the store."""
@@ -40,3 +42,11 @@ class IndexSettings(BaseSettings):
 
     chroma_host: str | None = Field(None, validation_alias="CHROMA_HOST")
     chroma_port: int = Field(8000, validation_alias=AliasChoices("CHROMA_PORT"))
+
+    # One story's collections (and Redis keys) on a store shared by several stories.
+    namespace: str = Field(
+        "default", pattern=NAMESPACE_PATTERN, validation_alias="STORYBOT_NAMESPACE"
+    )
+    # The shared engine for what must outlive one machine: the indexers' lock and the
+    # BM25 files with CHROMA_HOST, conversation memory and feedback for the bot.
+    redis_url: str | None = Field(None, validation_alias="STORYBOT_REDIS_URL")

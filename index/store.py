@@ -25,6 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import chromadb
 from chromadb.api import ClientAPI
@@ -32,13 +33,23 @@ from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import ChromaError, NotFoundError
 
-from index.errors import IndexNotBuiltError, StoreMismatchError, StoreUnavailableError
+from index.errors import (
+    IndexNotBuiltError,
+    ServerUnavailable,
+    StoreMismatchError,
+    StoreUnavailableError,
+)
+from index.namespaces import Namespace
 from index.settings import IndexSettings
+
+if TYPE_CHECKING:
+    from index.shared import RedisBm25Shelf
 
 log = logging.getLogger(__name__)
 
-POINTER_NAME = "storybot_pointer"
-GENERATION_PREFIX = "storybot_gen_"
+# The default namespace's names (index/namespaces.py), as stores had them before namespaces.
+POINTER_NAME = Namespace().pointer
+GENERATION_PREFIX = Namespace().generation_prefix
 # Test hook: `storybot index` SIGKILLs itself at the named step (see crash_point).
 CRASH_AT_VARIABLE = "STORYBOT_CRASH_AT"
 # The steps of a build, in order: vectors computed, empty generation created, its
@@ -114,9 +125,12 @@ def connect(settings: IndexSettings) -> ClientAPI:
     """A Chroma client: a server when CHROMA_HOST is set, else files under the store folder."""
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
-        return chromadb.HttpClient(
-            host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
-        )
+        try:
+            return chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+        except ValueError as error:  # chromadb's word for "no server there"
+            raise chroma_unavailable(settings, error) from None
     settings.store_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
 
@@ -127,25 +141,44 @@ def lock_path(settings: IndexSettings) -> Path:
     return settings.store_dir / "index.lock"
 
 
+def chroma_unavailable(settings: IndexSettings, error: BaseException) -> ServerUnavailable:
+    return ServerUnavailable(
+        f"the Chroma server at {settings.chroma_host}:{settings.chroma_port} "
+        f"(CHROMA_HOST, CHROMA_PORT) does not answer ({error}); start it (`chroma run`), "
+        "or correct the settings"
+    )
+
+
 def open_store(settings: IndexSettings, *, read_only: bool = False) -> StoryStore:
-    """The store the settings name, with its BM25 files under the store folder.
+    """The store the settings name, in their namespace.
+
+    Embedded, the BM25 files live under the store folder. On a Chroma server they
+    live in Redis, and the store folder only caches the live generation's copy.
 
     Chroma writes to its database whenever it opens one, so a store on a full or
     read-only disk cannot be opened in place. A reader (`read_only`) then works
     on a private copy of it, which it cannot see re-indexed; a writer gets a
     StoreUnavailableError saying what is wrong.
     """
-    local_dir = None if settings.chroma_host else settings.store_dir
+    namespace = Namespace(settings.namespace)
+    if settings.chroma_host:
+        from index.shared import RedisBm25Shelf, connect_redis, required_redis_url
+
+        url = required_redis_url(settings.redis_url)
+        shelf = RedisBm25Shelf(connect_redis(url), url, namespace)
+        cache = settings.store_dir / "bm25-cache"
+        return StoryStore(connect(settings), cache, namespace=namespace, bm25_shelf=shelf)
+    local_dir = settings.store_dir
     try:
-        return StoryStore(connect(settings), settings.store_dir / "bm25", local_dir)
+        return StoryStore(connect(settings), local_dir / "bm25", local_dir, namespace=namespace)
     except Exception as error:
         problem = storage_problem(error)
-        if problem is None or local_dir is None or not read_only:
+        if problem is None or not read_only:
             raise  # a writer's caller says what failed, and that the live index is unchanged
-        return _open_copy(local_dir, problem)
+        return _open_copy(local_dir, problem, namespace)
 
 
-def _open_copy(store_dir: Path, problem: str) -> StoryStore:
+def _open_copy(store_dir: Path, problem: str, namespace: Namespace) -> StoryStore:
     copy = tempfile.TemporaryDirectory(prefix="storybot-store-")
     try:
         shutil.copytree(store_dir, copy.name, dirs_exist_ok=True, ignore=_not_copied)
@@ -164,7 +197,7 @@ def _open_copy(store_dir: Path, problem: str) -> StoryStore:
         store_dir,
         problem,
     )
-    store = StoryStore(client, Path(copy.name) / "bm25")
+    store = StoryStore(client, Path(copy.name) / "bm25", namespace=namespace)
     store.keep_alive = copy  # the copy is deleted when the store is
     return store
 
@@ -181,10 +214,19 @@ class StoryStore:
     """
 
     def __init__(
-        self, client: ClientAPI, bm25_root: Path | None = None, chroma_dir: Path | None = None
+        self,
+        client: ClientAPI,
+        bm25_root: Path | None = None,
+        chroma_dir: Path | None = None,
+        *,
+        namespace: Namespace | None = None,
+        bm25_shelf: RedisBm25Shelf | None = None,
     ):
         self.client = client
         self.bm25_root = bm25_root
+        self.namespace = namespace or Namespace()
+        # Where BM25 files are kept when `bm25_root` is only a local cache of them.
+        self.bm25_shelf = bm25_shelf
         # The folder of a local Chroma database, whose segment folders collect_garbage tidies.
         self.chroma_dir = chroma_dir
         self.keep_alive: object = None
@@ -196,10 +238,31 @@ class StoryStore:
         """Where the BM25 index of generation `name` lives, if this store keeps one."""
         return self.bm25_root / name if self.bm25_root else None
 
+    def publish_bm25(self, name: str) -> None:
+        """Make generation `name`'s BM25 files reachable by every reader (before switching)."""
+        folder = self.bm25_dir(name)
+        if self.bm25_shelf is not None and folder is not None:
+            self.bm25_shelf.put(name, folder)
+
+    def local_bm25(self, name: str) -> Path | None:
+        """A local folder with generation `name`'s BM25 files, fetched if need be; None if none."""
+        folder = self.bm25_dir(name)
+        if folder is None:
+            return None
+        if folder.is_dir():
+            return folder
+        if self.bm25_shelf is None or not self.bm25_shelf.get(name, folder):
+            return None
+        # Only the newest generation is read from now on; older cached copies go.
+        for old in folder.parent.iterdir():
+            if old.name != name and self.namespace.owns(old.name):
+                shutil.rmtree(old, ignore_errors=True)
+        return folder
+
     def live(self) -> Generation | None:
         """The generation readers use now, or None before the first index."""
         try:
-            pointer = self.client.get_collection(POINTER_NAME, embedding_function=None)
+            pointer = self.client.get_collection(self.namespace.pointer, embedding_function=None)
         except NotFoundError:
             return None
         name = (pointer.metadata or {}).get("live")
@@ -227,7 +290,8 @@ class StoryStore:
 
     def new_generation(self, embed_model: str, dimension: int) -> Generation:
         """An empty collection for a new index, invisible to readers until `switch_to`."""
-        name = f"{GENERATION_PREFIX}{time.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:8]}"
+        stamp = f"{time.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:8]}"
+        name = f"{self.namespace.generation_prefix}{stamp}"
         collection = self.client.create_collection(
             name,
             configuration={"hnsw": {"space": "cosine"}},
@@ -243,7 +307,7 @@ class StoryStore:
     def switch_to(self, generation: Generation) -> None:
         """Make `generation` live in one step, then drop generations nobody can be reading."""
         pointer = self.client.get_or_create_collection(
-            POINTER_NAME, metadata={"live": generation.name}, embedding_function=None
+            self.namespace.pointer, metadata={"live": generation.name}, embedding_function=None
         )
         previous = (pointer.metadata or {}).get("live")
         if previous != generation.name:
@@ -272,14 +336,18 @@ class StoryStore:
         crash_point("dropped")
         if self.bm25_root is not None and self.bm25_root.is_dir():
             for folder in self.bm25_root.iterdir():
-                if folder.name not in keep:
+                # Other namespaces' folders share the root; theirs are theirs to collect.
+                if folder.name not in keep and self.namespace.owns(folder.name):
                     shutil.rmtree(folder, ignore_errors=True)
+        if self.bm25_shelf is not None:  # files of builds killed before they could drop them
+            for name in self.bm25_shelf.names() - keep:
+                self.bm25_shelf.drop(name)
         for folder in self._orphan_segment_folders():
             shutil.rmtree(folder, ignore_errors=True)
 
     def _pointer(self) -> dict:
         try:
-            pointer = self.client.get_collection(POINTER_NAME, embedding_function=None)
+            pointer = self.client.get_collection(self.namespace.pointer, embedding_function=None)
         except NotFoundError:
             return {}
         return dict(pointer.metadata or {})
@@ -320,8 +388,8 @@ class StoryStore:
         bm25_dir = self.bm25_dir(name)
         if bm25_dir is not None:
             shutil.rmtree(bm25_dir, ignore_errors=True)
+        if self.bm25_shelf is not None:
+            self.bm25_shelf.drop(name)
 
     def _generation_names(self) -> list[str]:
-        return [
-            c.name for c in self.client.list_collections() if c.name.startswith(GENERATION_PREFIX)
-        ]
+        return [c.name for c in self.client.list_collections() if self.namespace.owns(c.name)]

@@ -15,7 +15,7 @@ from bot.answering.answer import Answer, AnswerMode
 from bot.answering.extractive import READER_CHUNKS, ExtractiveAnswerer, TermStats
 from bot.answering.followup import resolve_followup
 from bot.answering.llm import FallBack, LlmAnswerer, build_llm
-from bot.answering.memory import ConversationMemory
+from bot.answering.memory import Memory, open_memory
 from bot.answering.prompts import Prompts
 from bot.answering.questions import Question
 from bot.answering.vectors import SentenceVectors
@@ -36,7 +36,7 @@ class AnswerEngine:
     def __init__(
         self,
         index: StoryIndex,
-        memory: ConversationMemory,
+        memory: Memory,
         extractive: ExtractiveAnswerer,
         llm: LlmAnswerer | None = None,
         top_k: int = 5,
@@ -57,9 +57,7 @@ class AnswerEngine:
         index = story_index or StoryIndex(settings)
         prompts = Prompts(settings.prompts_dir)
         vectors = SentenceVectors(index.embed_model)
-        memory = ConversationMemory(
-            settings.memory_path, settings.memory_turns, settings.memory_ttl_hours * 3600
-        )
+        memory = open_memory(settings)
         llm = None
         if settings.llm_enabled:
             llm = LlmAnswerer(
