@@ -211,3 +211,56 @@ def indexed_story(tmp_path_factory: pytest.TempPathFactory) -> Path:
         settings = make_settings(CORPUS, root / "store")
         run_index(settings, load_corpus(settings.corpus_dir))
     return settings.store_dir
+
+
+# ---------------------------------------------------------------- real servers
+
+
+@pytest.fixture(scope="session")
+def chroma(tmp_path_factory: pytest.TempPathFactory):
+    """A real `chroma run` on a free loopback port, for the whole session."""
+    from servers import chroma_server
+
+    server = chroma_server(tmp_path_factory.mktemp("chroma-server") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real `redis-server` on a free loopback port, for the whole session."""
+    from servers import redis_server as make
+
+    server = make(tmp_path_factory.mktemp("redis-server") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest) -> str:
+    """A namespace of its own for each test, so tests sharing the servers never meet."""
+    import re
+    import uuid
+
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    return f"{stem}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def server_settings(chroma, redis_server, corpus: Path, tmp_path: Path, namespace: str):
+    """Settings for a store on the Chroma server with Redis beside it; `folder` is this
+    machine's own working folder (its BM25 cache), so two calls are two machines."""
+
+    def build(folder: str = "machine-a", **overrides) -> IndexSettings:
+        fields = {
+            "chroma_host": "127.0.0.1",
+            "chroma_port": chroma.port,
+            "redis_url": f"redis://127.0.0.1:{redis_server.port}/0",
+            "namespace": namespace,
+        }
+        fields.update(overrides)
+        return make_settings(
+            fields.pop("corpus_dir", corpus), tmp_path / folder / "store", **fields
+        )
+
+    return build

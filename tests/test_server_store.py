@@ -1,0 +1,189 @@
+"""A store wholly on a real `chroma run` server with a real Redis beside it.
+
+Every setting that two machines share is the servers' addresses; each "machine"
+here has its own working folder (`server_settings("machine-b")`), so nothing
+reaches a reader through the local disk.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from conftest import make_settings, write_corpus
+from constants import ALLOTMENT_URL, LIGHTHOUSE_ID, STORY_ID
+
+from bot.errors import ConfigurationError, IndexBusyError, ServerUnavailable
+from index.articles import load_corpus
+from index.indexer import run_index
+from index.namespaces import Namespace, survey
+from index.retrieval import StoryIndex
+from index.shared import LeaseLock, RedisBm25Shelf
+from index.store import connect, open_store
+
+
+def index(settings, **options):
+    return run_index(settings, load_corpus(settings.corpus_dir), **options)
+
+
+def docs_of(hits) -> set[str]:
+    return {hit.node.metadata["doc_id"] for hit in hits}
+
+
+def test_a_reader_elsewhere_gets_hybrid_search_with_the_same_keyword_results(
+    server_settings, corpus: Path, tmp_path: Path, embed_model
+) -> None:
+    indexer = server_settings("machine-a")
+    report = index(indexer)
+    assert report.generation is not None
+
+    reader = StoryIndex(server_settings("machine-b"), embed_model=embed_model)
+    loaded = reader._load()
+    assert loaded.bm25 is not None, "the reader fell back to vector search only"
+    assert not (tmp_path / "machine-a" / "store" / "bm25").exists()  # nothing on local disk
+    hits = reader.search("lighthouse keeper kayakers Godrevy", top_k=2)
+    assert docs_of(hits) >= {LIGHTHOUSE_ID}
+
+    # The same corpus embedded: BM25 ranks the same chunk texts the same way.
+    embedded = make_settings(corpus, tmp_path / "embedded")
+    index(embedded)
+    local = StoryIndex(embedded, embed_model=embed_model)._load().bm25
+    assert local is not None
+    for query in ("tomato blight allotment", "proscribed groups Labour", "coastguard"):
+        remote_texts = [h.node.get_content() for h in loaded.bm25.retrieve(query)]
+        local_texts = [h.node.get_content() for h in local.retrieve(query)]
+        assert remote_texts == local_texts, query
+
+
+def test_a_running_reader_follows_a_reindex_and_old_files_are_dropped(
+    server_settings, corpus: Path, embed_model
+) -> None:
+    (corpus / LIGHTHOUSE_ID).unlink()
+    indexer = server_settings("machine-a")
+    first = index(indexer).generation
+    reader = StoryIndex(server_settings("machine-b"), embed_model=embed_model)
+    assert LIGHTHOUSE_ID not in docs_of(reader.search("lighthouse keeper Godrevy", top_k=3))
+
+    write_corpus(corpus)  # the lighthouse article comes back
+    second = index(indexer).generation
+    third = index(indexer, rebuild=True).generation
+
+    assert reader.generation().name == third
+    assert LIGHTHOUSE_ID in docs_of(reader.search("lighthouse keeper Godrevy", top_k=3))
+    # The live and previous generations keep their BM25 files in Redis; the first is gone.
+    shelf = open_store(indexer).bm25_shelf
+    assert shelf is not None
+    assert shelf.names() == {second, third}
+    assert first not in shelf.names()
+
+
+def test_namespaces_keep_two_stories_apart_on_one_server(
+    server_settings, tmp_path: Path, embed_model
+) -> None:
+    story_only = tmp_path / "story-corpus"
+    write_corpus(story_only)
+    (story_only / "allotment.md").unlink()
+    (story_only / LIGHTHOUSE_ID).unlink()
+    garden = tmp_path / "garden-corpus"
+    write_corpus(garden)
+    (garden / STORY_ID).unlink()
+
+    alpha = server_settings(corpus_dir=story_only, namespace="alpha-story")
+    beta = server_settings(corpus_dir=garden, namespace="beta-garden")
+    index(alpha)
+    index(beta)
+    index(alpha, rebuild=True)  # alpha's switches never drop beta's generations
+
+    alpha_docs = {a["doc_id"] for a in StoryIndex(alpha, embed_model=embed_model).articles()}
+    beta_index = StoryIndex(beta, embed_model=embed_model)
+    assert alpha_docs == {STORY_ID}
+    assert {a["doc_id"] for a in beta_index.articles()} == {ALLOTMENT_URL, LIGHTHOUSE_ID}
+    assert docs_of(beta_index.search("Ken Loach Labour expelled", top_k=5)) <= {
+        ALLOTMENT_URL,
+        LIGHTHOUSE_ID,
+    }
+
+    listed = {s.name: s for s in survey(connect(alpha))}
+    assert {"alpha-story", "beta-garden"} <= set(listed)
+    assert [g.role for g in listed["alpha-story"].generations] == ["live", "previous"]
+    assert [g.role for g in listed["beta-garden"].generations] == ["live"]
+    assert listed["beta-garden"].generations[0].chunks > 0
+
+
+def test_a_second_indexer_is_refused_while_another_machine_holds_the_lease(
+    server_settings,
+) -> None:
+    settings = server_settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    elsewhere = LeaseLock(client, settings.redis_url, Namespace(settings.namespace))
+    elsewhere.acquire()
+    try:
+        with pytest.raises(IndexBusyError) as refused:
+            index(settings)
+        assert "pid" in str(refused.value)  # names the holder
+        assert settings.namespace in str(refused.value)
+    finally:
+        elsewhere.release()
+    assert index(settings).generation is not None
+
+
+def test_a_crashed_indexers_lease_runs_out(server_settings) -> None:
+    settings = server_settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    # What a killed indexer leaves: a held lock that nobody renews.
+    crashed = LeaseLock(client, settings.redis_url, Namespace(settings.namespace), lease=1.5)
+    crashed._lock.acquire(token="crashed-host pid 1")
+    with pytest.raises(IndexBusyError, match="crashed-host pid 1"):
+        index(settings)
+    time.sleep(1.6)
+    assert index(settings).generation is not None
+
+
+def test_an_indexer_that_loses_its_lease_switches_nothing(server_settings) -> None:
+    settings = server_settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    lock = LeaseLock(client, settings.redis_url, Namespace(settings.namespace))
+    lock.acquire()
+    client.delete(lock.key)  # the lease ran out while the process was paused
+    with pytest.raises(IndexBusyError, match="lost its lock"):
+        lock.check_held()
+    lock.release()
+
+
+def test_a_chroma_host_without_redis_is_a_clear_error(server_settings) -> None:
+    settings = server_settings(redis_url=None)
+    with pytest.raises(ConfigurationError, match="STORYBOT_REDIS_URL"):
+        index(settings)
+    with pytest.raises(ConfigurationError, match="STORYBOT_REDIS_URL"):
+        StoryIndex(settings)
+
+
+def test_servers_that_do_not_answer_are_named(server_settings) -> None:
+    from conftest import closed_port
+
+    no_chroma = server_settings(chroma_port=closed_port())
+    with pytest.raises(ServerUnavailable, match="CHROMA_HOST"):
+        index(no_chroma)
+    no_redis = server_settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    with pytest.raises(ServerUnavailable, match="STORYBOT_REDIS_URL"):
+        index(no_redis)
+
+
+def test_bm25_files_round_trip_through_redis(redis_server, tmp_path: Path) -> None:
+    client = redis.Redis(port=redis_server.port)
+    shelf = RedisBm25Shelf(client, f"redis://127.0.0.1:{redis_server.port}", Namespace("rt"))
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "big.bin").write_bytes(bytes(range(256)) * 300_000)  # more than one part
+    (source / "small.json").write_text("{}")
+    shelf.put("gen1", source)
+
+    target = tmp_path / "cache" / "gen1"
+    assert shelf.get("gen1", target)
+    assert (target / "big.bin").read_bytes() == (source / "big.bin").read_bytes()
+    assert (target / "small.json").read_text() == "{}"
+    shelf.drop("gen1")
+    assert not shelf.get("gen1", tmp_path / "cache" / "again")
+    assert client.keys("storybot:rt:*") == []
