@@ -15,9 +15,10 @@ from bot.answering.answer import Answer, AnswerMode
 from bot.answering.extractive import READER_CHUNKS, ExtractiveAnswerer, TermStats
 from bot.answering.followup import resolve_followup
 from bot.answering.llm import FallBack, LlmAnswerer, build_llm
-from bot.answering.memory import Memory, open_memory
+from bot.answering.memory import Memory
 from bot.answering.prompts import Prompts
 from bot.answering.questions import Question
+from bot.answering.shared_memory import open_memory
 from bot.answering.vectors import SentenceVectors
 from bot.settings import BotSettings
 from index.retrieval import StoryIndex

@@ -6,12 +6,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from bot.sqlite import open_database, reporting_errors
-
-if TYPE_CHECKING:
-    from bot.settings import BotSettings
 
 # One SQL script per schema version (bot.sqlite); append, never edit a shipped one.
 MIGRATIONS = [
@@ -47,23 +44,6 @@ class Memory(Protocol):
     def reset(self, conversation: str) -> None: ...
 
     def close(self) -> None: ...
-
-
-def open_memory(settings: BotSettings) -> Memory:
-    """Redis when STORYBOT_REDIS_URL is set, so any bot process can continue a conversation;
-    else the SQLite file STORYBOT_MEMORY beside this bot."""
-    ttl_seconds = settings.memory_ttl_hours * 3600
-    if settings.redis_url:
-        from bot.answering.shared_memory import ChatStoreMemory
-        from index.namespaces import Namespace
-
-        return ChatStoreMemory.on_redis(
-            settings.redis_url,
-            Namespace(settings.namespace).redis_prefix,
-            settings.memory_turns,
-            ttl_seconds,
-        )
-    return ConversationMemory(settings.memory_path, settings.memory_turns, ttl_seconds)
 
 
 class ConversationMemory:

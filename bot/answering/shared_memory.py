@@ -17,8 +17,24 @@ from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.core.storage.chat_store import BaseChatStore
 from llama_index.storage.chat_store.redis import RedisChatStore
 
-from bot.answering.memory import Turn
+from bot.answering.memory import ConversationMemory, Memory, Turn
+from bot.settings import BotSettings
+from index.namespaces import Namespace
 from index.shared import connect_redis, unavailable
+
+
+def open_memory(settings: BotSettings) -> Memory:
+    """Redis when STORYBOT_REDIS_URL is set, so any bot process can continue a conversation;
+    else the SQLite file STORYBOT_MEMORY beside this bot."""
+    ttl_seconds = settings.memory_ttl_hours * 3600
+    if settings.redis_url:
+        return ChatStoreMemory.on_redis(
+            settings.redis_url,
+            Namespace(settings.namespace).redis_prefix,
+            settings.memory_turns,
+            ttl_seconds,
+        )
+    return ConversationMemory(settings.memory_path, settings.memory_turns, ttl_seconds)
 
 
 class ChatStoreMemory:

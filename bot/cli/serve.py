@@ -46,14 +46,14 @@ def feedback_command(
     limit: Annotated[int, typer.Option(min=1, help="How many answers to show.")] = 20,
 ) -> None:
     """Show the answers users marked 👎, newest first."""
-    from bot.telegram.feedback import FeedbackStore
+    from bot.telegram.shared_feedback import open_feedback
 
     settings = load_settings(BotSettings)
-    if not settings.feedback_path.exists():
+    if not settings.redis_url and not settings.feedback_path.exists():
         typer.echo("No feedback yet.")
         return
     try:
-        disliked = FeedbackStore(settings.feedback_path).disliked(limit)
+        disliked = open_feedback(settings).disliked(limit)
     except StorybotError as error:
         raise fail_with(error) from None
     if not disliked:

@@ -24,10 +24,10 @@ from bot.errors import IndexNotBuiltError, TelegramUnavailableError
 from bot.redaction import RedactingFilter, add_secrets, protect_handlers, redact
 from bot.settings import BotSettings
 from bot.telegram import handlers
-from bot.telegram.feedback import FeedbackStore
 from bot.telegram.flood import MessageRateLimiter
 from bot.telegram.rate_limit import QuestionRateLimit
 from bot.telegram.request import AiohttpRequest
+from bot.telegram.shared_feedback import open_feedback
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def build_application(settings: BotSettings, engine: AnswerEngine | None = None)
     application.bot_data["state"] = handlers.BotState(
         settings=settings,
         engine=engine or AnswerEngine.from_settings(settings),
-        feedback=FeedbackStore(settings.feedback_path),
+        feedback=open_feedback(settings),
         rate_limit=QuestionRateLimit(settings.questions_per_minute),
         examples=Prompts(settings.prompts_dir).examples,
     )

@@ -32,9 +32,9 @@ from bot import texts
 from bot.answering.answer import Answer
 from bot.answering.engine import AnswerEngine
 from bot.settings import BotSettings
-from bot.telegram.feedback import FeedbackStore
 from bot.telegram.rate_limit import QuestionRateLimit
 from bot.telegram.render import answer_messages
+from bot.telegram.shared_feedback import Feedback
 from bot.text_input import clean_question
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class BotState:
 
     settings: BotSettings
     engine: AnswerEngine
-    feedback: FeedbackStore
+    feedback: Feedback
     rate_limit: QuestionRateLimit
     examples: list[str] = field(default_factory=list)  # example questions for /start, /ask
     # A conversation's lock lives while a question of it is under way, then goes.
