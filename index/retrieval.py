@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import httpx
 from chromadb.errors import NotFoundError
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -18,7 +21,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from index.embeddings import build_embed_model, embed_model_id
 from index.errors import IndexNotBuiltError
 from index.settings import IndexSettings
-from index.store import Generation, open_store
+from index.store import Generation, chroma_unavailable, open_store
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,19 @@ class StoryIndex:
 
     def generation(self) -> Generation:
         """The live generation, checked against the configured embedding model."""
-        return self.store.live_for(self.model_id)
+        with self._server_errors():
+            return self.store.live_for(self.model_id)
+
+    @contextlib.contextmanager
+    def _server_errors(self) -> Iterator[None]:
+        """A Chroma server that stopped answering becomes an error naming it; the client
+        reconnects by itself, so the next call works once the server is back."""
+        try:
+            yield
+        except httpx.TransportError as error:
+            if not self.settings.chroma_host:
+                raise
+            raise chroma_unavailable(self.settings, error) from None
 
     def _load(self, generation: Generation | None = None) -> _LoadedGeneration:
         generation = generation or self.generation()
@@ -115,12 +130,13 @@ class StoryIndex:
         generation: Generation | None = None,
     ) -> list[NodeWithScore]:
         """The `top_k` chunks for `query`, best first, from `generation` (default: the live one)."""
-        try:
-            return self._retriever_for(self._load(generation), top_k, hybrid).retrieve(query)
-        except (NotFoundError, FileNotFoundError):
-            # A re-index dropped the generation between resolving and querying.
-            self._loaded = None
-            return self._retriever_for(self._load(), top_k, hybrid).retrieve(query)
+        with self._server_errors():
+            try:
+                return self._retriever_for(self._load(generation), top_k, hybrid).retrieve(query)
+            except (NotFoundError, FileNotFoundError):
+                # A re-index dropped the generation between resolving and querying.
+                self._loaded = None
+                return self._retriever_for(self._load(), top_k, hybrid).retrieve(query)
 
     def _retriever_for(self, loaded: _LoadedGeneration, top_k: int, hybrid: bool) -> BaseRetriever:
         key = (top_k, hybrid)

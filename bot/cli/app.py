@@ -14,6 +14,7 @@ from bot.cli.common import ExitCode
 from bot.cli.evaluate import eval_command
 from bot.cli.indexing import index_command, search_command
 from bot.cli.serve import feedback_command, run_command
+from bot.cli.stores import stores_command
 from bot.redaction import protect_handlers, redact
 from bot.settings import LogLevel, LogSettings
 
@@ -47,6 +48,7 @@ def configure(
 
 app.command("index")(index_command)
 app.command("search")(search_command)
+app.command("stores")(stores_command)
 app.command("ask")(ask_command)
 app.command("chat")(chat_command)
 app.command("eval")(eval_command)
