@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_QUESTION := When were the groups proscribed?
 
-.PHONY: demo test lint bench bench-env clean
+.PHONY: demo test lint bench bench-env clean servers
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,13 @@ demo: $(VENV)/.installed
 	$(BIN)/storybot index
 	$(BIN)/storybot ask "$(DEMO_QUESTION)"
 
-test: $(VENV)/.installed-dev
+# The tests start a real redis-server (and `chroma run`, from the venv) on loopback.
+# CI runs as root on a fresh machine, so it installs the Debian package when missing.
+servers:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+test: $(VENV)/.installed-dev servers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

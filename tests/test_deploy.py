@@ -224,3 +224,24 @@ def test_a_bot_recovers_without_a_restart_when_a_server_comes_back(
     finally:
         for server in servers.values():
             server.stop()
+
+
+def test_storybot_stores_lists_each_namespace_and_its_generations(
+    chroma, redis_server, tmp_path: Path, namespace: str
+) -> None:
+    folder = tmp_path / "machine"
+    env = machine_env(folder, chroma, redis_server, namespace)
+    write_corpus(folder / "corpus")
+    other = {**env, "STORYBOT_NAMESPACE": f"{namespace}-two"}
+    for settings in (env, other, env):
+        assert run(folder, settings, "index", "--rebuild").returncode == 0
+
+    listed = run(folder, env, "stores")
+
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    mine = lines.index(f"{namespace}  (this one: STORYBOT_NAMESPACE)")
+    assert lines[mine + 1].split()[0] == "live"
+    assert lines[mine + 2].split()[0] == "previous"
+    assert f"{namespace}-two" in lines
+    assert " chunks " in lines[mine + 1]
