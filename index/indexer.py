@@ -14,18 +14,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from chromadb.base_types import InclusionExclusionOperator, Where
 from filelock import FileLock, Timeout
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import BaseNode
-from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from index.articles import Article
 from index.chunking import article_documents, check_titles, make_splitter
 from index.embeddings import build_embed_model, embed_model_id
 from index.errors import IndexBusyError, StoreMismatchError, StoreUnavailableError
 from index.namespaces import Namespace
-from index.retrieval import build_bm25
 from index.settings import IndexSettings
 from index.store import (
     Generation,
@@ -35,6 +32,7 @@ from index.store import (
     open_store,
     storage_problem,
 )
+from index.streaming import bm25_from_collection, copy_articles, embed_into
 
 # Chunks embedded between two progress reports: a few seconds of work.
 PROGRESS_STEP = 256
@@ -230,33 +228,40 @@ def _build_generation(
     plan: IndexPlan,
     progress: Progress | None,
 ) -> Generation:
-    """A complete new generation; on any failure it is dropped and the live one stays."""
+    """A complete new generation, built in batches (index/streaming.py); on any failure
+    it is dropped and the live one stays."""
     embed_model = build_embed_model(settings)
-    nodes = embed_nodes(settings, embed_model, plan.to_embed, progress)
-    crash_point("embedded")
-    dimension = len(nodes[0].get_embedding()) if nodes else (live.dimension if live else 0)
-    generation = store.new_generation(embed_model_id(settings), dimension)
-    crash_point("created")
+    created: list[Generation] = []
+
+    def on_created(generation: Generation) -> None:
+        created.append(generation)
+        crash_point("created")
+
     try:
+        generation = embed_into(
+            store,
+            embed_model_id(settings),
+            live,
+            plan.to_embed,
+            lambda batch, report: embed_nodes(settings, embed_model, batch, report),
+            progress,
+            on_created=on_created,
+            on_embedded=lambda: crash_point("embedded"),
+        )
         if live is not None and plan.to_copy:
-            _copy_articles(store, live, generation, [a.doc_id for a in plan.to_copy])
-        vector_store = ChromaVectorStore(chroma_collection=generation.collection)
-        step = store.client.get_max_batch_size()  # Chroma refuses larger writes
-        for start in range(0, len(nodes), step):
-            vector_store.add(nodes[start : start + step])
+            copy_articles(store, live, generation, [a.doc_id for a in plan.to_copy])
         crash_point("written")
         bm25_dir = store.bm25_dir(generation.name)
-        if bm25_dir is not None:
-            build_bm25(vector_store.get_nodes(node_ids=None)).persist(
-                str(bm25_dir), show_progress=False
-            )
+        if bm25_dir is not None and generation.collection.count():
+            bm25_from_collection(generation.collection).persist(str(bm25_dir), show_progress=False)
             store.publish_bm25(generation.name)
         crash_point("bm25")
     except BaseException:
-        try:
-            store.drop(generation.name)
-        except Exception as error:  # e.g. a full disk; the next run collects it
-            log.warning("could not drop the failed generation %s: %s", generation.name, error)
+        for built in created:
+            try:
+                store.drop(built.name)
+            except Exception as error:  # e.g. a full disk; the next run collects it
+                log.warning("could not drop the failed generation %s: %s", built.name, error)
         raise
     return generation
 
@@ -283,24 +288,3 @@ def embed_nodes(
         if progress is not None:
             progress(min(start + PROGRESS_STEP, len(nodes)), len(nodes))
     return nodes
-
-
-def _copy_articles(
-    store: StoryStore, source: Generation, target: Generation, doc_ids: list[str]
-) -> None:
-    """Carry unchanged articles' chunks, vectors included, into the new generation."""
-    among: InclusionExclusionOperator = "$in"
-    where: Where = {"doc_id": {among: list[str | int | float | bool](doc_ids)}}
-    batch = source.collection.get(where=where, include=["embeddings", "documents", "metadatas"])
-    embeddings, documents, metadatas = batch["embeddings"], batch["documents"], batch["metadatas"]
-    if embeddings is None or documents is None or metadatas is None:
-        raise RuntimeError("Chroma returned chunks without the fields asked for")
-    step = store.client.get_max_batch_size()
-    for start in range(0, len(batch["ids"]), step):
-        end = start + step
-        target.collection.add(
-            ids=batch["ids"][start:end],
-            embeddings=embeddings[start:end],
-            documents=documents[start:end],
-            metadatas=metadatas[start:end],
-        )

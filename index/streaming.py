@@ -1,0 +1,165 @@
+"""Building a generation in batches, so that peak memory follows the batch, not the corpus.
+
+Articles are read, chunked, embedded and written to the new collection a batch
+at a time; unchanged articles are copied a batch at a time; the BM25 index is
+then built from the collection read back in pages, keeping only what the BM25
+retriever keeps anyway (each chunk's node record and its tokens), never the
+vectors or LlamaIndex node objects of the whole corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+import bm25s
+import Stemmer
+from chromadb.api.models.Collection import Collection
+from chromadb.base_types import InclusionExclusionOperator, Where
+from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
+from llama_index.retrievers.bm25 import BM25Retriever
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from index.articles import Article
+from index.retrieval import CANDIDATES_PER_RETRIEVER
+from index.store import Generation, StoryStore
+
+# About 1,500 chunks of news a batch: large enough to keep the embedding threads
+# busy, small enough that a batch's vectors are a few MB (bench/index_scale.py).
+ARTICLES_PER_BATCH = 64
+# Unchanged articles copied per request, and chunks read back per page for BM25.
+COPY_ARTICLES_PER_BATCH = 256
+PAGE_CHUNKS = 2_000
+
+T = TypeVar("T")
+# Called with (chunks embedded so far, chunks to embed), as index.indexer's Progress.
+Progress = Callable[[int, int], None]
+
+
+def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def write_nodes(store: StoryStore, generation: Generation, nodes: Sequence[BaseNode]) -> None:
+    vector_store = ChromaVectorStore(chroma_collection=generation.collection)
+    step = store.client.get_max_batch_size()  # Chroma refuses larger writes
+    for part in batched(nodes, step):
+        vector_store.add(list(part))
+
+
+def embed_into(
+    store: StoryStore,
+    model_id: str,
+    live: Generation | None,
+    articles: Sequence[Article],
+    embed_batch: Callable[[Sequence[Article], Progress | None], list[BaseNode]],
+    progress: Progress | None = None,
+    on_created: Callable[[Generation], None] | None = None,
+    on_embedded: Callable[[], None] | None = None,
+) -> Generation:
+    """A new generation holding `articles`' chunks, embedded a batch at a time.
+
+    The generation is created once the first batch tells the vectors' dimension
+    (from the live generation if nothing is to be embedded); `on_created` is
+    told at once, so that a failure later can drop it. `progress` hears chunks
+    embedded and chunks to embed; until the last batch is chunked the second is
+    estimated from the chunks per article so far.
+    """
+    generation: Generation | None = None
+    done = chunked_articles = 0
+    for batch in batched(articles, ARTICLES_PER_BATCH):
+        report = None
+        if progress is not None:
+            report = _batch_progress(progress, done, chunked_articles + len(batch), len(articles))
+        nodes = embed_batch(batch, report)
+        if on_embedded is not None and generation is None:
+            on_embedded()
+        done += len(nodes)
+        chunked_articles += len(batch)
+        if not nodes:
+            continue
+        if generation is None:
+            generation = store.new_generation(model_id, len(nodes[0].get_embedding()))
+            if on_created is not None:
+                on_created(generation)
+        write_nodes(store, generation, nodes)
+        del nodes  # before the next batch is embedded
+    if generation is None:
+        generation = store.new_generation(model_id, live.dimension if live else 0)
+        if on_created is not None:
+            on_created(generation)
+    return generation
+
+
+def _batch_progress(progress: Progress, done: int, seen: int, total: int) -> Progress:
+    """Progress within one batch, as (chunks done, chunks to do) over the whole run.
+
+    `done` chunks came before this batch, `seen` articles are chunked with it, of `total`.
+    """
+
+    def report(n: int, in_batch: int) -> None:
+        known = done + in_batch
+        rest = total - seen
+        progress(done + n, known + round(known / seen * rest) if rest else known)
+
+    return report
+
+
+def copy_articles(
+    store: StoryStore, source: Generation, target: Generation, doc_ids: Sequence[str]
+) -> None:
+    """Carry unchanged articles' chunks, vectors included, into the new generation."""
+    among: InclusionExclusionOperator = "$in"
+    step = store.client.get_max_batch_size()
+    for group in batched(doc_ids, COPY_ARTICLES_PER_BATCH):
+        where: Where = {"doc_id": {among: list[str | int | float | bool](group)}}
+        batch = source.collection.get(where=where, include=["embeddings", "documents", "metadatas"])
+        embeddings, documents = batch["embeddings"], batch["documents"]
+        metadatas = batch["metadatas"]
+        if embeddings is None or documents is None or metadatas is None:
+            raise RuntimeError("Chroma returned chunks without the fields asked for")
+        for start in range(0, len(batch["ids"]), step):
+            end = start + step
+            target.collection.add(
+                ids=batch["ids"][start:end],
+                embeddings=embeddings[start:end],
+                documents=documents[start:end],
+                metadatas=metadatas[start:end],
+            )
+
+
+def bm25_from_collection(collection: Collection) -> BM25Retriever:
+    """The BM25 retriever `build_bm25` would make from the collection's nodes, built from pages.
+
+    The same records and the same tokenisation as `BM25Retriever.from_defaults`
+    (its defaults: English stop words and stemmer, its token pattern), so the
+    keyword results are the same; only the node objects are never all alive.
+    """
+    corpus: list[dict] = []
+    texts: list[str] = []
+    total = collection.count()
+    for offset in range(0, total, PAGE_CHUNKS):
+        page = collection.get(include=["documents", "metadatas"], limit=PAGE_CHUNKS, offset=offset)
+        for node_id, text, meta in zip(
+            page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+        ):
+            node = metadata_dict_to_node(dict(meta), text=text)
+            corpus.append(node_to_metadata_dict(node) | {"node_id": node_id})
+            texts.append(node.get_content(metadata_mode=MetadataMode.EMBED))
+    # BM25Retriever's defaults, as `from_defaults` passes them.
+    tokens = bm25s.tokenize(
+        texts,
+        stopwords="en",
+        stemmer=Stemmer.Stemmer("english"),
+        token_pattern=r"(?u)\b\w\w+\b",
+        show_progress=False,
+    )
+    del texts
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    bm25.corpus = corpus
+    return BM25Retriever(
+        existing_bm25=bm25, similarity_top_k=min(CANDIDATES_PER_RETRIEVER, max(1, len(corpus)))
+    )
