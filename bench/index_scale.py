@@ -1,0 +1,288 @@
+"""`storybot index` and a bot at the size of years of news, beside the pre-streaming indexer.
+
+    .venv/bin/python bench/index_scale.py [--sizes 100,1000,8484] [--baseline-rev REV]
+        [--baseline-max 1000] [--questions 40] [--server-size 1000]
+
+For each size N, the first N articles of ../shared/corpora/realtimeqa-2024 are
+written as .txt files and indexed by the `storybot index` command in a child
+process: wall time, chunks per second and the child's peak RSS. The baseline is
+the same command from REV (default: the commit before batched indexing),
+unpacked with `git archive`, for the sizes up to --baseline-max (it holds the
+whole corpus in memory, so it cannot do all 8,484 articles on a small machine).
+
+At the largest size: one added article re-indexed (the "T s" the command
+prints), then a bot: cold start (engine built and warmed), warm answer latency
+p50/p95 over --questions distinct RealTime QA questions, and its peak RSS.
+
+With --server-size M (0 to skip), M articles are indexed into a real `chroma run`
+and `redis-server` (started here on loopback, throwaway folders) and the same
+bot is measured against them and against the embedded store of the same M
+articles: what a store on the server costs per query. The report goes to
+stdout, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REALTIMEQA = SHARED / "corpora" / "realtimeqa-2024"
+BASELINE_REV = "2b5d9fb"  # main before batched indexing (index/streaming.py)
+SUMMARY = re.compile(
+    r"(\d+) added, (\d+) updated, (\d+) removed, (\d+) unchanged; (\d+) chunks; ([\d.]+) s"
+)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def write_corpus(folder: Path, count: int, skip: int = 0) -> int:
+    """Articles skip..skip+count as .txt files (title on line 1); how many were written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with gzip.open(REALTIMEQA / "articles.jsonl.gz", "rt", encoding="utf-8") as lines:
+        for number, line in enumerate(lines):
+            if number < skip:
+                continue
+            if written == count:
+                break
+            row = json.loads(line)
+            title = " ".join((row.get("title") or row["url"]).split())
+            text = (row.get("text") or "").strip()
+            if not text:
+                continue
+            (folder / f"{number:05d}.txt").write_text(f"{title}\n\n{text}\n", encoding="utf-8")
+            written += 1
+    return written
+
+
+def run_child(command: list[str], env: dict[str, str], cwd: Path) -> str:
+    """Run a child to its end; its stdout."""
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}"
+        )
+    return result.stdout
+
+
+def sample_rss(process: subprocess.Popen, every: float = 60.0) -> None:
+    """Log a long child's resident memory now and then, so a run cut short still tells."""
+    started = time.perf_counter()
+    while process.poll() is None:
+        time.sleep(every)
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            return
+        rss = next(
+            (line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")), "?"
+        )
+        hwm = next(
+            (line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")), "?"
+        )
+        log(f"  {time.perf_counter() - started:6.0f} s: RSS {rss} kB, peak so far {hwm} kB")
+
+
+def storybot_index(src: Path, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """`storybot index` from the source tree `src`, its peak RSS from wait4."""
+    code = "from bot.cli.app import main; main()"
+    command = [sys.executable, "-c", code, "index"]
+    child_env = {**env, "PYTHONPATH": str(src)}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=child_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    sampler = threading.Thread(target=sample_rss, args=(process,), daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    out = process.stdout.read().decode() if process.stdout else ""
+    err = process.stderr.read().decode() if process.stderr else ""
+    if status != 0:
+        raise SystemExit(f"storybot index ({src}) failed:\n{err[-3000:]}")
+    match = SUMMARY.search(out)
+    if match is None:
+        raise SystemExit(f"no summary line in: {out!r}")
+    return {
+        "wall_s": seconds,
+        "work_s": float(match.group(6)),
+        "chunks": int(match.group(5)),
+        "added": int(match.group(1)),
+        "rss_mib": usage.ru_maxrss / 1024,
+    }
+
+
+def bot_worker(questions: int) -> None:
+    """In a child: build the engine from the environment, warm it, answer distinct questions."""
+    started = time.perf_counter()
+    import resource
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _common import percentile, quiet_logs
+
+    from bot.answering.engine import AnswerEngine
+    from bot.settings import BotSettings
+
+    quiet_logs()
+    engine = AnswerEngine.from_settings(BotSettings())
+    engine.warm_up()
+    cold = time.perf_counter() - started
+    asked = []
+    with (REALTIMEQA / "questions.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            asked.append(json.loads(line)["question"])
+            if len(asked) == questions:
+                break
+    latencies = []
+    for number, question in enumerate(asked):
+        began = time.perf_counter()
+        engine.ask(f"bench-{number}", question)
+        latencies.append((time.perf_counter() - began) * 1000)
+    print(
+        json.dumps(
+            {
+                "cold_s": cold,
+                "p50_ms": percentile(latencies, 50),
+                "p95_ms": percentile(latencies, 95),
+                "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def measure_bot(env: dict[str, str], cwd: Path, questions: int) -> dict[str, Any]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--bot-worker", str(questions)]
+    stdout = run_child(command, {**env, "PYTHONPATH": str(ROOT)}, cwd)
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def base_env(work: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("STORYBOT_", "OPENAI_", "CHROMA_"))
+    }
+    env.update(ANONYMIZED_TELEMETRY="False", HF_HUB_OFFLINE="1", STORYBOT_LOG_LEVEL="WARNING")
+    env["STORYBOT_CORPUS"] = str(work / "corpus")
+    env["STORYBOT_STORE"] = str(work / "store")
+    return env
+
+
+def unpack_baseline(rev: str, into: Path) -> Path:
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,1000,8484")
+    parser.add_argument("--baseline-rev", default=BASELINE_REV)
+    parser.add_argument("--baseline-max", type=int, default=1000)
+    parser.add_argument("--questions", type=int, default=40)
+    parser.add_argument("--server-size", type=int, default=1000)
+    parser.add_argument("--bot-worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bot_worker:
+        bot_worker(args.bot_worker)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    largest = Path()
+    with tempfile.TemporaryDirectory(prefix="storybot-scale-") as tmp:
+        root = Path(tmp)
+        baseline = unpack_baseline(args.baseline_rev, root / "baseline-src")
+        if args.server_size:  # first: short, and it should not wait for the longest run
+            server_cost(root, args.server_size, args.questions)
+        print(f"storybot index, RealTime QA articles (baseline = {args.baseline_rev}, same run)")
+        heads = ("articles", "chunks", "wall s", "chunks/s", "peak RSS MiB")
+        print(f"{'':18} " + " ".join(f"{h:>8}" for h in heads), flush=True)
+        for size in sizes:
+            for label, src in (("batched", ROOT), (f"baseline {args.baseline_rev}", baseline)):
+                if label != "batched" and size > args.baseline_max:
+                    continue
+                work = root / f"{label.split()[0]}-{size}"
+                written = write_corpus(work / "corpus", size)
+                log(f"{label}: indexing {written} articles")
+                row = storybot_index(src, base_env(work), work)
+                rate = row["chunks"] / row["work_s"]
+                print(
+                    f"{label:18} {written:8} {row['chunks']:8} {row['wall_s']:8.1f} "
+                    f"{rate:8.1f} {row['rss_mib']:8.0f}",
+                    flush=True,
+                )
+                if label == "batched" and size == sizes[-1]:
+                    largest = work
+
+        env = base_env(largest)
+        # One article it has not seen: the story of corpus/.
+        shutil.copy(ROOT / "corpus" / "ken-loach-expelled.md", largest / "corpus")
+        added = storybot_index(ROOT, env, largest)
+        print(
+            f"\none added article at {sizes[-1]}: {added['work_s']:.1f} s of work "
+            f"({added['wall_s']:.1f} s wall with start-up), peak RSS {added['rss_mib']:.0f} MiB"
+        )
+        log("bot on the largest store")
+        bot = measure_bot(env, largest, args.questions)
+        print(
+            f"bot at {sizes[-1]} articles: cold start {bot['cold_s']:.1f} s, warm p50 "
+            f"{bot['p50_ms']:.0f} ms, p95 {bot['p95_ms']:.0f} ms ({args.questions} questions), "
+            f"peak RSS {bot['rss_mib']:.0f} MiB"
+        )
+
+
+def server_cost(root: Path, size: int, questions: int) -> None:
+    """The same bot on the same articles: embedded store against chroma run + redis-server."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from servers import chroma_server, redis_server
+
+    work = root / f"server-{size}"
+    write_corpus(work / "corpus", size)
+    embedded = base_env(work)
+    log(f"embedded store of {size} articles")
+    storybot_index(ROOT, embedded, work)
+    chroma = chroma_server(root / "chroma-data").start()
+    redis = redis_server(root / "redis-data").start()
+    try:
+        served = {
+            **base_env(work),
+            "CHROMA_HOST": "127.0.0.1",
+            "CHROMA_PORT": str(chroma.port),
+            "STORYBOT_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+            "STORYBOT_STORE": str(work / "bm25-cache"),
+        }
+        log(f"server store of {size} articles")
+        storybot_index(ROOT, served, work)
+        # Interleaved, so a noisy spell on the machine slows both alike.
+        results: dict[str, list[dict[str, Any]]] = {"embedded": [], "server": []}
+        for _ in range(2):
+            results["embedded"].append(measure_bot(embedded, work, questions))
+            results["server"].append(measure_bot(served, work, questions))
+    finally:
+        chroma.stop()
+        redis.stop()
+    print(f"\nper query, {size} articles, {questions} questions, best of 2 bots each (same run):")
+    for label, runs in results.items():
+        p50 = min(r["p50_ms"] for r in runs)
+        p95 = min(r["p95_ms"] for r in runs)
+        cold = min(r["cold_s"] for r in runs)
+        print(f"  {label:8}  p50 {p50:6.0f} ms  p95 {p95:6.0f} ms  cold start {cold:5.1f} s")
+
+
+if __name__ == "__main__":
+    main()
