@@ -32,7 +32,7 @@ from index.store import (
     open_store,
     storage_problem,
 )
-from index.streaming import bm25_from_collection, copy_articles, embed_into
+from index.streaming import PAGE_CHUNKS, bm25_from_collection, copy_articles, embed_into
 
 # Chunks embedded between two progress reports: a few seconds of work.
 PROGRESS_STEP = 256
@@ -91,8 +91,12 @@ def indexed_hashes(generation: Generation | None) -> dict[str, str]:
     """doc_id -> content hash of every article in a generation."""
     if generation is None:
         return {}
-    rows = generation.collection.get(include=["metadatas"])
-    return {str(m["doc_id"]): str(m["doc_hash"]) for m in rows["metadatas"] or []}
+    hashes: dict[str, str] = {}
+    # In pages: a corpus of years is hundreds of thousands of chunks.
+    for offset in range(0, generation.collection.count(), PAGE_CHUNKS):
+        rows = generation.collection.get(include=["metadatas"], limit=PAGE_CHUNKS, offset=offset)
+        hashes.update((str(m["doc_id"]), str(m["doc_hash"])) for m in rows["metadatas"] or [])
+    return hashes
 
 
 def plan_changes(
