@@ -89,8 +89,10 @@ class StoryIndex:
                 vector_store, embed_model=self.embed_model
             )
             bm25_dir = self.store.local_bm25(generation.name)
+            # Memory-mapped: the chunk records and scores stay in the page cache, so a
+            # bot's memory does not grow with the corpus (same results, bench/index_scale.py).
             bm25 = (
-                BM25Retriever.from_persist_dir(str(bm25_dir), show_progress=False)
+                BM25Retriever.from_persist_dir(str(bm25_dir), show_progress=False, mmap=True)
                 if bm25_dir is not None
                 else None
             )
