@@ -187,3 +187,20 @@ def test_bm25_files_round_trip_through_redis(redis_server, tmp_path: Path) -> No
     shelf.drop("gen1")
     assert not shelf.get("gen1", tmp_path / "cache" / "again")
     assert client.keys("storybot:rt:*") == []
+
+
+def test_a_working_indexer_keeps_its_lease_past_its_length(server_settings) -> None:
+    settings = server_settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    namespace = Namespace(settings.namespace)
+    working = LeaseLock(client, settings.redis_url, namespace, lease=1.0)
+    working.acquire()
+    try:
+        time.sleep(2.5)  # two and a half leases: only the renewals keep it
+        working.check_held()
+        other = LeaseLock(client, settings.redis_url, namespace)
+        with pytest.raises(IndexBusyError):
+            other.acquire()
+    finally:
+        working.release()
+    assert client.get(working.key) is None  # released, not left to expire
