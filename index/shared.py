@@ -26,8 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis
-from redis.exceptions import LockError, LockNotOwnedError
-from redis.exceptions import RedisError as RedisError
+from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
 from index.errors import ConfigurationError, IndexBusyError, ServerUnavailable
 from index.namespaces import Namespace

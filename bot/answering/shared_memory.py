@@ -13,6 +13,7 @@ import math
 import time
 
 import redis
+import redis.asyncio
 from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.core.storage.chat_store import BaseChatStore
 from llama_index.storage.chat_store.redis import RedisChatStore
