@@ -189,6 +189,13 @@ def test_a_server_that_is_down_is_named_with_exit_status_2(
         setting = "CHROMA_HOST" if missing == "chroma" else "STORYBOT_REDIS_URL"
         assert setting in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+    if missing == "chroma":  # a bot that cannot reach its store says so at start-up
+        env.update(
+            TELEGRAM_BOT_TOKEN="123:abc", TELEGRAM_BASE_URL=f"http://127.0.0.1:{closed_port()}"
+        )
+        result = run(folder, env, "run")
+        assert result.returncode == 2, result.stderr
+        assert "CHROMA_HOST" in result.stderr
 
 
 @pytest.mark.parametrize("stopped", ["chroma", "redis"])
