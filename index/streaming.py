@@ -130,6 +130,16 @@ def copy_articles(
             )
 
 
+def all_documents(collection: Collection) -> list[str]:
+    """Every chunk text of a collection, read in pages (one response would be too large
+    for a Chroma server at the size of years of news)."""
+    documents: list[str] = []
+    for offset in range(0, collection.count(), PAGE_CHUNKS):
+        page = collection.get(include=["documents"], limit=PAGE_CHUNKS, offset=offset)
+        documents.extend(page["documents"] or [])
+    return documents
+
+
 def bm25_from_collection(collection: Collection) -> BM25Retriever:
     """The BM25 retriever `build_bm25` would make from the collection's nodes, built from pages.
 

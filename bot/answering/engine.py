@@ -24,6 +24,7 @@ from bot.settings import BotSettings
 from index.retrieval import StoryIndex
 from index.sentences import split_sentences
 from index.store import Generation
+from index.streaming import all_documents
 
 
 class AnswerEngine:
@@ -79,7 +80,7 @@ class AnswerEngine:
         generation = generation or self.index.generation()
         with self._stats_lock:
             if self._stats is None or self._stats[0] != generation.name:
-                documents = generation.collection.get(include=["documents"])["documents"] or []
+                documents = all_documents(generation.collection)
                 self._stats = (generation.name, TermStats(documents))
             return self._stats[1]
 
