@@ -6,8 +6,10 @@ What Chroma cannot hold is kept in Redis (STORYBOT_REDIS_URL):
 
 - the BM25 index of each generation: the very files `bm25s` writes in embedded
   mode, so a bot on another machine searches the same keyword index, with the
-  same results, as one beside the store (the local `chroma run` server has no
-  keyword search of its own: sparse search is a feature of the hosted service);
+  same results, as one beside the store. The local `chroma run` server has no
+  keyword search to use instead: `collection.search` (sparse vectors, BM25) answers
+  "Search operation is not implemented for local executor" (chromadb 1.5.9), and
+  full-text `where_document` filters match but do not rank;
 - the one-writer lock, a redis-py `Lock` whose lease is renewed while the
   indexer works, so a crashed indexer blocks the next one for one lease at most.
 """
