@@ -257,7 +257,9 @@ def _build_generation(
         crash_point("written")
         bm25_dir = store.bm25_dir(generation.name)
         if bm25_dir is not None and generation.collection.count():
-            bm25_from_collection(generation.collection).persist(str(bm25_dir), show_progress=False)
+            bm25 = bm25_from_collection(generation.collection)
+            bm25.persist(str(bm25_dir), show_progress=False)
+            bm25.corpus.close()
             store.publish_bm25(generation.name)
         crash_point("bm25")
     except BaseException:

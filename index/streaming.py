@@ -9,6 +9,8 @@ vectors or LlamaIndex node objects of the whole corpus.
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -140,14 +142,43 @@ def all_documents(collection: Collection) -> list[str]:
     return documents
 
 
+class SpooledCorpus:
+    """BM25's chunk records in a temporary JSON-lines file, read back when saved.
+
+    The records are most of a BM25 index's size; `bm25s` only iterates over them
+    to write them beside the index, so they need not be in memory meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (close())
+        self._count = 0
+
+    def append(self, record: dict) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[dict]:
+        self._file.flush()
+        self._file.seek(0)
+        for line in self._file:
+            yield json.loads(line)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def bm25_from_collection(collection: Collection) -> BM25Retriever:
     """The BM25 retriever `build_bm25` would make from the collection's nodes, built from pages.
 
     The same records and the same tokenisation as `BM25Retriever.from_defaults`
     (its defaults: English stop words and stemmer, its token pattern), so the
-    keyword results are the same; only the node objects are never all alive.
+    keyword results are the same; the node objects are never all alive, and the
+    records wait on disk until `persist` writes them (close the corpus after).
     """
-    corpus: list[dict] = []
+    corpus = SpooledCorpus()
     texts: list[str] = []
     total = collection.count()
     for offset in range(0, total, PAGE_CHUNKS):
@@ -169,6 +200,7 @@ def bm25_from_collection(collection: Collection) -> BM25Retriever:
     del texts
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
+    del tokens
     bm25.corpus = corpus
     return BM25Retriever(
         existing_bm25=bm25, similarity_top_k=min(CANDIDATES_PER_RETRIEVER, max(1, len(corpus)))

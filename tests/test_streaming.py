@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import live_generation, make_settings, write_corpus
+from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 import index.streaming as streaming
@@ -35,9 +36,9 @@ def test_small_batches_and_pages_give_the_reference_bm25(
     assert generation is not None
     nodes = ChromaVectorStore(chroma_collection=generation.collection).get_nodes(node_ids=None)
     reference = build_bm25(nodes)
-    streamed = streaming.bm25_from_collection(generation.collection)
     bm25_dir = open_store(settings).bm25_dir(generation.name)
     assert bm25_dir is not None and bm25_dir.is_dir()
+    streamed = BM25Retriever.from_persist_dir(str(bm25_dir), mmap=True)  # as the bot loads it
     for query in QUERIES:
         expected = [(h.node.node_id, round(h.score or 0, 5)) for h in reference.retrieve(query)]
         got = [(h.node.node_id, round(h.score or 0, 5)) for h in streamed.retrieve(query)]
