@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +31,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.utils import globals_helper
 
 from bot.answering.questions import AnswerKind, Question, content_terms, kind_match
+from bot.answering.vectors import SentenceVectors
 
 SENTENCE_FEATURES = (
     "meaning",  # cosine of sentence and question embeddings
@@ -94,25 +93,14 @@ class WordVectors:
 
     def __init__(self, embed_model: BaseEmbedding, cache_size: int = 50_000):
         self.embed_model = embed_model
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._cache = SentenceVectors(embed_model, cache_size)
 
     def get(self, words: Sequence[str]) -> dict[str, np.ndarray]:
-        with self._lock:
-            known = {w: self._vectors[w] for w in words if w in self._vectors}
-        missing = [w for w in dict.fromkeys(words) if w not in known]
-        if missing:
-            vectors = self.embed_model.get_text_embedding_batch(missing)
-            fresh = {
-                w: np.asarray(v, dtype=np.float32) for w, v in zip(missing, vectors, strict=True)
-            }
-            known.update(fresh)
-            with self._lock:
-                self._vectors.update(fresh)
-                while len(self._vectors) > self._cache_size:
-                    self._vectors.popitem(last=False)
-        return known
+        """Each distinct word's vector."""
+        distinct = list(dict.fromkeys(words))
+        if not distinct:
+            return {}
+        return dict(zip(distinct, self._cache.texts(distinct), strict=True))
 
 
 @lru_cache(maxsize=20_000)
