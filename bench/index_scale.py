@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/index_scale.py [--sizes 100,1000,8484] [--baseline-rev REV]
         [--baseline-max 1000] [--questions 40] [--server-size 1000]
+        [--steps index,update,bot,server] [--work DIR]
 
 For each size N, the first N articles of ../shared/corpora/realtimeqa-2024 are
 written as .txt files and indexed by the `storybot index` command in a child
@@ -19,11 +20,16 @@ and `redis-server` (started here on loopback, throwaway folders) and the same
 bot is measured against them and against the embedded store of the same M
 articles: what a store on the server costs per query. The report goes to
 stdout, progress to stderr.
+
+--steps runs some of the steps (indexing the sizes, one added article, the bot,
+the server comparison); with --work DIR the stores are kept in DIR, so a later
+run can take the steps after indexing on the stores an earlier one built.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -197,18 +203,31 @@ def main() -> None:
     parser.add_argument("--baseline-max", type=int, default=1000)
     parser.add_argument("--questions", type=int, default=40)
     parser.add_argument("--server-size", type=int, default=1000)
+    parser.add_argument("--steps", default="index,update,bot,server")
+    parser.add_argument("--work", type=Path, help="keep the stores here (default: a temp dir)")
     parser.add_argument("--bot-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bot_worker:
         bot_worker(args.bot_worker)
         return
+    steps = set(args.steps.split(","))
+    with contextlib.ExitStack() as stack:
+        if args.work is None:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="storybot-scale-")))
+        else:
+            root = args.work
+            root.mkdir(parents=True, exist_ok=True)
+        run_steps(args, steps, root)
+
+
+def run_steps(args: argparse.Namespace, steps: set[str], root: Path) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
-    largest = Path()
-    with tempfile.TemporaryDirectory(prefix="storybot-scale-") as tmp:
-        root = Path(tmp)
+    largest = root / f"batched-{sizes[-1]}"
+    if args.server_size and "server" in steps:  # first: short; it should not wait for the rest
+        server_cost(root, args.server_size, args.questions)
+    if "index" in steps:
+        shutil.rmtree(root / "baseline-src", ignore_errors=True)
         baseline = unpack_baseline(args.baseline_rev, root / "baseline-src")
-        if args.server_size:  # first: short, and it should not wait for the longest run
-            server_cost(root, args.server_size, args.questions)
         print(f"storybot index, RealTime QA articles (baseline = {args.baseline_rev}, same run)")
         heads = ("articles", "chunks", "wall s", "chunks/s", "peak RSS MiB")
         print(f"{'':18} " + " ".join(f"{h:>8}" for h in heads), flush=True)
@@ -217,6 +236,7 @@ def main() -> None:
                 if label != "batched" and size > args.baseline_max:
                     continue
                 work = root / f"{label.split()[0]}-{size}"
+                shutil.rmtree(work, ignore_errors=True)
                 written = write_corpus(work / "corpus", size)
                 log(f"{label}: indexing {written} articles")
                 row = storybot_index(src, base_env(work), work)
@@ -226,17 +246,26 @@ def main() -> None:
                     f"{rate:8.1f} {row['rss_mib']:8.0f}",
                     flush=True,
                 )
-                if label == "batched" and size == sizes[-1]:
-                    largest = work
 
-        env = base_env(largest)
-        # One article it has not seen: the story of corpus/.
+    env = base_env(largest)
+    if "update" in steps:
+        # One article it has not seen (the story of corpus/), then one news article changed.
         shutil.copy(ROOT / "corpus" / "ken-loach-expelled.md", largest / "corpus")
         added = storybot_index(ROOT, env, largest)
         print(
             f"\none added article at {sizes[-1]}: {added['work_s']:.1f} s of work "
             f"({added['wall_s']:.1f} s wall with start-up), peak RSS {added['rss_mib']:.0f} MiB"
         )
+        changed = min((largest / "corpus").glob("*.txt"))
+        with changed.open("a", encoding="utf-8") as text:
+            text.write("\nThis article was updated with one more paragraph.\n")
+        updated = storybot_index(ROOT, env, largest)
+        print(
+            f"one updated article at {sizes[-1]}: {updated['work_s']:.1f} s of work "
+            f"({updated['wall_s']:.1f} s wall with start-up), "
+            f"peak RSS {updated['rss_mib']:.0f} MiB"
+        )
+    if "bot" in steps:
         log("bot on the largest store")
         bot = measure_bot(env, largest, args.questions)
         print(

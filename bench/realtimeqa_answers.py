@@ -289,7 +289,7 @@ def run_week(
         engine = build_engine(Path(workdir), articles, model)
         k = engine.settings.top_k
         retriever, base_chunks = build_baseline(articles, model, k)
-        ours_chunks = engine.index.generation().collection.count()
+        ours_chunks = engine.index.store.catalog(engine.index.generation()).chunks()
         ours = run_storybot(engine, dialogues, k, tag=f"rtqa-{week}")
         base = run_baseline(retriever, dialogues)
         engine.memory.close()

@@ -1,9 +1,16 @@
 """Re-indexing: compare the corpus with the live index, embed what changed, switch in one step.
 
 Which articles changed is told by a content hash that every chunk carries in
-its Chroma metadata. Keeping the hashes in the generation itself (rather than
-in a separate docstore) means they can never disagree with the vectors: they
-are switched, and dropped, together.
+its Chroma metadata, and that each layer's manifest lists (index/layers.py).
+Keeping the hashes in the generation itself (rather than in a separate
+docstore) means they can never disagree with the vectors: they are switched,
+and dropped, together.
+
+What changed goes into a new layer on top of the live generation's, so adding
+one article to years of news embeds and writes that article only. A generation
+that already has MAX_LAYERS layers folds its upper layers into the new one;
+when the upper layers outgrow the base, or the base is mostly dead chunks,
+everything is copied into a new base.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import BaseNode
@@ -22,6 +30,7 @@ from index.articles import Article
 from index.chunking import article_documents, check_titles, make_splitter
 from index.embeddings import build_embed_model, embed_model_id
 from index.errors import IndexBusyError, StoreMismatchError, StoreUnavailableError
+from index.layers import Catalog
 from index.namespaces import Namespace
 from index.settings import IndexSettings
 from index.store import (
@@ -32,10 +41,12 @@ from index.store import (
     open_store,
     storage_problem,
 )
-from index.streaming import PAGE_CHUNKS, bm25_from_collection, copy_articles, embed_into
+from index.streaming import copy_articles, embed_into, write_layer_files
 
 # Chunks embedded between two progress reports: a few seconds of work.
 PROGRESS_STEP = 256
+# Layers a generation may have: each costs every query one more search per retriever.
+MAX_LAYERS = 4
 
 # Called with (chunks embedded so far, chunks to embed).
 Progress = Callable[[int, int], None]
@@ -87,18 +98,6 @@ class IndexReport:
         return f"{self.plan.summary()}; {self.chunks} chunks; {self.seconds:.1f} s"
 
 
-def indexed_hashes(generation: Generation | None) -> dict[str, str]:
-    """doc_id -> content hash of every article in a generation."""
-    if generation is None:
-        return {}
-    hashes: dict[str, str] = {}
-    # In pages: a corpus of years is hundreds of thousands of chunks.
-    for offset in range(0, generation.collection.count(), PAGE_CHUNKS):
-        rows = generation.collection.get(include=["metadatas"], limit=PAGE_CHUNKS, offset=offset)
-        hashes.update((str(m["doc_id"]), str(m["doc_hash"])) for m in rows["metadatas"] or [])
-    return hashes
-
-
 def plan_changes(
     articles: Sequence[Article], indexed: dict[str, str], rebuild: bool = False
 ) -> IndexPlan:
@@ -124,9 +123,11 @@ def preview(settings: IndexSettings, articles: Sequence[Article], rebuild: bool)
         return plan_changes(articles, {}, rebuild)
     store = open_store(settings, read_only=True)
     live = store.live()
-    if live is not None and not rebuild:
+    if live is None:
+        return plan_changes(articles, {}, rebuild)
+    if not rebuild:
         _check_model(live, embed_model_id(settings))
-    return plan_changes(articles, indexed_hashes(live), rebuild)
+    return plan_changes(articles, store.catalog(live).hashes(), rebuild)
 
 
 def run_index(
@@ -197,23 +198,61 @@ def _run_locked(
     live = store.live()
     if live is not None and not rebuild:
         _check_model(live, embed_model_id(settings))
-    plan = plan_changes(articles, indexed_hashes(live), rebuild)
+    catalog = store.catalog(live) if live is not None else Catalog()
+    plan = plan_changes(articles, catalog.hashes(), rebuild)
     if not plan.has_work:
         # What a crashed run left is collected even when nothing changed.
         store.collect_garbage()
-        chunks = live.collection.count() if live else 0
         name = live.name if live else None
-        return IndexReport(plan, chunks, time.perf_counter() - started, name)
-    generation = _build_generation(settings, store, live, plan, progress)
+        return IndexReport(plan, catalog.chunks(), time.perf_counter() - started, name)
+    layout = plan_layers(live, catalog, plan)
+    generation = _build_generation(settings, store, live, plan, layout, progress)
     try:
         still_held()
     except BaseException:
         store.drop(generation.name)
         raise
     store.switch_to(generation)
-    log.info("generation %s is live: %s", generation.name, plan.summary())
-    return IndexReport(
-        plan, generation.collection.count(), time.perf_counter() - started, generation.name
+    log.info(
+        "generation %s is live (%d layers): %s",
+        generation.name,
+        len(generation.layers),
+        plan.summary(),
+    )
+    chunks = store.catalog(generation).chunks()
+    return IndexReport(plan, chunks, time.perf_counter() - started, generation.name)
+
+
+@dataclass
+class LayerLayout:
+    """How the new generation is made: layers kept, chunks carried into the new layer."""
+
+    kept: tuple[Collection, ...] = ()
+    copies: list[tuple[Collection, list[str]]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def plan_layers(live: Generation | None, catalog: Catalog, plan: IndexPlan) -> LayerLayout:
+    """Which layers the new generation keeps and what its new layer must carry over."""
+    if live is None or plan.rebuild:
+        return LayerLayout()
+    carried = {a.doc_id for a in plan.unchanged}
+    base_chunks = catalog.layer_chunks(0)
+    upper_chunks = catalog.chunks() - catalog.live_chunks(0)
+    if upper_chunks > catalog.live_chunks(0) or catalog.live_chunks(0) * 2 < base_chunks:
+        first = 0  # compact: one new base, without the dead chunks
+    elif len(live.layers) < MAX_LAYERS:
+        return LayerLayout(kept=live.layers, removed=plan.removed)
+    else:
+        first = 1  # fold the upper layers into the new one
+    copies = [
+        (live.layers[layer], [d for d in catalog.held_by(layer) if d in carried])
+        for layer in range(first, len(live.layers))
+    ]
+    # A new base has nothing below it to remove from.
+    removed = catalog.removed_above(first) | set(plan.removed) if first else set()
+    return LayerLayout(
+        kept=live.layers[:first], copies=[c for c in copies if c[1]], removed=sorted(removed)
     )
 
 
@@ -230,46 +269,46 @@ def _build_generation(
     store: StoryStore,
     live: Generation | None,
     plan: IndexPlan,
+    layout: LayerLayout,
     progress: Progress | None,
 ) -> Generation:
-    """A complete new generation, built in batches (index/streaming.py); on any failure
-    it is dropped and the live one stays."""
+    """The new generation: `layout`'s kept layers and one new layer, built in batches
+    (index/streaming.py); on any failure the new layer is dropped and the live one stays."""
     embed_model = build_embed_model(settings)
-    created: list[Generation] = []
+    created: list[Collection] = []
 
-    def on_created(generation: Generation) -> None:
-        created.append(generation)
+    def on_created(layer: Collection) -> None:
+        created.append(layer)
         crash_point("created")
 
     try:
-        generation = embed_into(
+        layer = embed_into(
             store,
             embed_model_id(settings),
-            live,
+            live.dimension if live else 0,
             plan.to_embed,
             lambda batch, report: embed_nodes(settings, embed_model, batch, report),
             progress,
             on_created=on_created,
             on_embedded=lambda: crash_point("embedded"),
         )
-        if live is not None and plan.to_copy:
-            copy_articles(store, live, generation, [a.doc_id for a in plan.to_copy])
+        for source, doc_ids in layout.copies:
+            copy_articles(store, source, layer, doc_ids)
         crash_point("written")
-        bm25_dir = store.bm25_dir(generation.name)
-        if bm25_dir is not None and generation.collection.count():
-            bm25 = bm25_from_collection(generation.collection)
-            bm25.persist(str(bm25_dir), show_progress=False)
-            bm25.corpus.close()
-            store.publish_bm25(generation.name)
+        folder = store.bm25_dir(layer.name)
+        if folder is not None:
+            write_layer_files(layer, folder, layout.removed)
+            store.publish_bm25(layer.name)
         crash_point("bm25")
     except BaseException:
         for built in created:
             try:
                 store.drop(built.name)
             except Exception as error:  # e.g. a full disk; the next run collects it
-                log.warning("could not drop the failed generation %s: %s", built.name, error)
+                log.warning("could not drop the failed layer %s: %s", built.name, error)
         raise
-    return generation
+    meta = layer.metadata or {}
+    return Generation((*layout.kept, layer), str(meta["embed_model"]), int(meta["dimension"]))
 
 
 def embed_nodes(

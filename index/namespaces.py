@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from index.layers import layer_names
+
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
@@ -72,7 +74,9 @@ class GenerationSummary:
     chunks: int
     embed_model: str
     built_at: str
-    role: str  # "live", "previous" (kept for queries under way) or "unused"
+    # "live" (a layer of the live generation), "previous" (kept for queries under way)
+    # or "unused"
+    role: str
 
 
 @dataclass
@@ -90,7 +94,8 @@ def survey(client: ClientAPI) -> list[NamespaceSummary]:
         if name is None:
             continue
         meta = pointer.metadata or {}
-        roles = {meta.get("live"): "live", meta.get("previous"): "previous"}
+        roles = {name: "previous" for name in layer_names(meta, "previous")}
+        roles.update((name, "live") for name in layer_names(meta, "live"))
         namespace = Namespace(name)
         summary = NamespaceSummary(name)
         for collection in collections:

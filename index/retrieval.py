@@ -8,18 +8,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
+from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
-from llama_index.core.schema import BaseNode, NodeWithScore
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from index.embeddings import build_embed_model, embed_model_id
 from index.errors import IndexNotBuiltError
+from index.layers import ARTICLE_FIELDS, Catalog
 from index.settings import IndexSettings
 from index.store import Generation, chroma_unavailable, open_store
 
@@ -31,6 +33,9 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 # Candidates each retriever contributes before fusion; measured with
 # bench/retrieval_ranks.py (more adds noise, fewer loses facts).
 CANDIDATES_PER_RETRIEVER = 8
+# Candidates asked of each layer when there are several, so that dead chunks
+# (older versions of updated articles) do not crowd out live ones.
+LAYER_CANDIDATES = 2 * CANDIDATES_PER_RETRIEVER
 
 
 def build_bm25(nodes: list[BaseNode]) -> BM25Retriever:
@@ -41,13 +46,50 @@ def build_bm25(nodes: list[BaseNode]) -> BM25Retriever:
 
 
 @dataclass
-class _LoadedGeneration:
+class _LoadedLayer:
     name: str
+    chunks: int
     vector_index: VectorStoreIndex
     bm25: BM25Retriever | None
+
+
+@dataclass
+class _LoadedGeneration:
+    name: str
+    layers: list[_LoadedLayer]
+    # Which layer holds each live article; None for one layer, whose chunks are all live.
+    catalog: Catalog | None
     # Retrievers keep no state between queries; building one per query cost more
     # than the BM25 search (LlamaIndex tries optional imports each time).
     retrievers: dict[tuple[int, bool], BaseRetriever] = field(default_factory=dict)
+
+    @property
+    def has_bm25(self) -> bool:
+        return any(layer.bm25 is not None for layer in self.layers)
+
+
+class LayeredRetriever(BaseRetriever):
+    """One search over every layer of a generation: the layers' live hits, best score first.
+
+    Vector scores are comparable across layers; BM25 scores nearly so (each
+    layer has its own term statistics, and layers above the base are kept small).
+    """
+
+    def __init__(self, layers: list[tuple[int, BaseRetriever]], catalog: Catalog, top_k: int):
+        super().__init__()
+        self.layers = layers
+        self.catalog = catalog
+        self.top_k = top_k
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        hits = [
+            hit
+            for position, retriever in self.layers
+            for hit in retriever.retrieve(query_bundle)
+            if self.catalog.is_live(hit.node.metadata.get("doc_id"), position)
+        ]
+        hits.sort(key=lambda hit: hit.score or 0.0, reverse=True)
+        return hits[: self.top_k]
 
 
 class StoryIndex:
@@ -84,25 +126,42 @@ class StoryIndex:
     def _load(self, generation: Generation | None = None) -> _LoadedGeneration:
         generation = generation or self.generation()
         if self._loaded is None or self._loaded.name != generation.name:
-            vector_store = ChromaVectorStore(chroma_collection=generation.collection)
-            vector_index = VectorStoreIndex.from_vector_store(
-                vector_store, embed_model=self.embed_model
-            )
-            bm25_dir = self.store.local_bm25(generation.name)
-            # Memory-mapped: the chunk records and scores stay in the page cache, so a
-            # bot's memory does not grow with the corpus (same results, bench/index_scale.py).
-            bm25 = (
-                BM25Retriever.from_persist_dir(str(bm25_dir), show_progress=False, mmap=True)
-                if bm25_dir is not None
-                else None
-            )
+            # Layers never change: those of the previous generation are reused as loaded.
+            known = {layer.name: layer for layer in self._loaded.layers} if self._loaded else {}
+            layers = [known.get(c.name) or self._load_layer(c) for c in generation.layers]
+            catalog = None
+            if len(layers) > 1:
+                catalog = self.store.catalog(generation)
+                for layer in layers:  # dead chunks may take some of each layer's places
+                    if layer.bm25 is not None:
+                        layer.bm25.similarity_top_k = min(LAYER_CANDIDATES, layer.chunks)
+            self.store.prune_cache(generation)
+            loaded = _LoadedGeneration(generation.name, layers, catalog)
             # Said once per generation, so a bot that lost its keyword index is not silent.
-            if bm25 is None:
+            if not loaded.has_bm25:
                 log.warning("generation %s has no BM25 index: vector search only", generation.name)
             else:
-                log.info("generation %s loaded: hybrid search (vectors + BM25)", generation.name)
-            self._loaded = _LoadedGeneration(generation.name, vector_index, bm25)
+                log.info(
+                    "generation %s loaded (%d layers): hybrid search (vectors + BM25)",
+                    generation.name,
+                    len(layers),
+                )
+            self._loaded = loaded
         return self._loaded
+
+    def _load_layer(self, collection: Collection) -> _LoadedLayer:
+        vector_store = ChromaVectorStore(chroma_collection=collection)
+        vector_index = VectorStoreIndex.from_vector_store(
+            vector_store, embed_model=self.embed_model
+        )
+        folder = self.store.local_bm25(collection.name)
+        bm25 = None
+        # A layer with no chunks has a manifest but no BM25 files.
+        if folder is not None and (folder / "params.index.json").is_file():
+            # Memory-mapped: the chunk records and scores stay in the page cache, so a
+            # bot's memory does not grow with the corpus (same results, bench/index_scale.py).
+            bm25 = BM25Retriever.from_persist_dir(str(folder), show_progress=False, mmap=True)
+        return _LoadedLayer(collection.name, collection.count(), vector_index, bm25)
 
     def retriever(self, top_k: int = 5, hybrid: bool = True) -> BaseRetriever:
         """Vector search fused with BM25 by reciprocal rank (vector only without BM25 files)."""
@@ -110,13 +169,14 @@ class StoryIndex:
 
     @staticmethod
     def _build_retriever(loaded: _LoadedGeneration, top_k: int, hybrid: bool) -> BaseRetriever:
-        if not hybrid or loaded.bm25 is None:
-            return loaded.vector_index.as_retriever(similarity_top_k=top_k)
-        vector = loaded.vector_index.as_retriever(
-            similarity_top_k=max(top_k, CANDIDATES_PER_RETRIEVER)
+        vector = _vector_retriever(
+            loaded,
+            top_k if not hybrid or not loaded.has_bm25 else max(top_k, CANDIDATES_PER_RETRIEVER),
         )
+        if not hybrid or not loaded.has_bm25:
+            return vector
         return QueryFusionRetriever(
-            [vector, loaded.bm25],
+            [vector, _keyword_retriever(loaded)],
             mode=FUSION_MODES.RECIPROCAL_RANK,
             similarity_top_k=top_k,
             num_queries=1,  # no query rewriting: that needs an LLM
@@ -149,14 +209,32 @@ class StoryIndex:
 
     def articles(self) -> list[dict[str, str]]:
         """One entry per indexed article: doc_id, title, published, url, outlet."""
-        rows = self.generation().collection.get(include=["metadatas"])
-        seen: dict[str, dict[str, str]] = {}
-        for meta in rows["metadatas"] or []:
-            seen.setdefault(
-                str(meta["doc_id"]),
-                {
-                    k: str(meta.get(k) or "")
-                    for k in ("doc_id", "title", "published", "url", "outlet")
-                },
-            )
-        return sorted(seen.values(), key=lambda a: (a["published"], a["title"]))
+        with self._server_errors():
+            catalog = self.store.catalog(self.generation())
+        listed = [
+            {"doc_id": doc_id} | {key: str(entry.get(key) or "") for key in ARTICLE_FIELDS}
+            for doc_id, entry in catalog.entries.items()
+        ]
+        return sorted(listed, key=lambda a: (a["published"], a["title"]))
+
+
+def _vector_retriever(loaded: _LoadedGeneration, top_k: int) -> BaseRetriever:
+    layers = [layer for layer in loaded.layers if layer.chunks]
+    if loaded.catalog is None:
+        return loaded.layers[0].vector_index.as_retriever(similarity_top_k=top_k)
+    depth = max(top_k, LAYER_CANDIDATES)
+    return LayeredRetriever(
+        [
+            (loaded.layers.index(layer), layer.vector_index.as_retriever(similarity_top_k=depth))
+            for layer in layers
+        ],
+        loaded.catalog,
+        top_k,
+    )
+
+
+def _keyword_retriever(loaded: _LoadedGeneration) -> BaseRetriever:
+    with_bm25 = [(n, layer.bm25) for n, layer in enumerate(loaded.layers) if layer.bm25]
+    if loaded.catalog is None:
+        return with_bm25[0][1]
+    return LayeredRetriever(list(with_bm25), loaded.catalog, CANDIDATES_PER_RETRIEVER)

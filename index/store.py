@@ -1,10 +1,12 @@
-"""The Chroma store: one collection per index generation plus a pointer to the live one.
+"""The Chroma store: index generations, each a stack of layers, and a pointer to the live one.
 
-`storybot index` never edits the collection that readers are using. It builds
-a new generation collection, then moves the pointer (the metadata of one small
-collection, changed in one transaction), then drops generations no reader can
-still be using. A reader resolves the pointer on every query, so it sees
-either the old index or the new one, never a half-built one.
+`storybot index` never edits a collection that readers are using. It writes a
+new layer collection (a whole new base, or a small layer on top of the live
+generation's: index/layers.py), then moves the pointer (the metadata of one
+small collection, changed in one transaction) to the generation made of it,
+then drops layers no reader can still be using. A reader resolves the pointer
+on every query, so it sees either the old index or the new one, never a
+half-built one.
 
 A crash at any step leaves the pointer on a complete generation; what the
 crashed build left (a collection, its segment folder, its BM25 files) belongs
@@ -23,6 +25,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +42,7 @@ from index.errors import (
     StoreMismatchError,
     StoreUnavailableError,
 )
+from index.layers import Catalog, LayerManifest, layer_names
 from index.namespaces import Namespace
 from index.settings import IndexSettings
 
@@ -55,6 +59,8 @@ CRASH_AT_VARIABLE = "STORYBOT_CRASH_AT"
 # The steps of a build, in order: vectors computed, empty generation created, its
 # vectors written, its BM25 files written, the pointer moved, old generations dropped.
 CRASH_STEPS = ("embedded", "created", "written", "bm25", "switched", "dropped")
+# Chunks read per request when a whole collection is read back.
+PAGE_CHUNKS = 2_000
 
 
 # What the operating system, SQLite and Chroma's Rust core say when storage fails,
@@ -110,15 +116,20 @@ def crash_point(step: str) -> None:
 
 @dataclass(frozen=True)
 class Generation:
-    """One built index: its collection and the embedding model that built it."""
+    """One built index: its layers (collections, oldest first) and the model that embedded them."""
 
-    collection: Collection
+    layers: tuple[Collection, ...]
     embed_model: str
     dimension: int
 
     @property
     def name(self) -> str:
-        return self.collection.name
+        """The newest layer's name: every re-index makes a new one."""
+        return self.layers[-1].name
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
 
 
 def connect(settings: IndexSettings) -> ClientAPI:
@@ -245,7 +256,8 @@ class StoryStore:
             self.bm25_shelf.put(name, folder)
 
     def local_bm25(self, name: str) -> Path | None:
-        """A local folder with generation `name`'s BM25 files, fetched if need be; None if none."""
+        """A local folder with layer `name`'s files (BM25, manifest), fetched if need be;
+        None if it has none."""
         folder = self.bm25_dir(name)
         if folder is None:
             return None
@@ -253,11 +265,26 @@ class StoryStore:
             return folder
         if self.bm25_shelf is None or not self.bm25_shelf.get(name, folder):
             return None
-        # Only the newest generation is read from now on; older cached copies go.
-        for old in folder.parent.iterdir():
-            if old.name != name and self.namespace.owns(old.name):
-                shutil.rmtree(old, ignore_errors=True)
         return folder
+
+    def prune_cache(self, generation: Generation) -> None:
+        """Forget cached copies of layers that `generation` no longer uses (server stores)."""
+        if self.bm25_shelf is None or self.bm25_root is None or not self.bm25_root.is_dir():
+            return
+        keep = set(generation.layer_names)
+        for old in self.bm25_root.iterdir():
+            if old.name not in keep and self.namespace.owns(old.name):
+                shutil.rmtree(old, ignore_errors=True)
+
+    def catalog(self, generation: Generation) -> Catalog:
+        """Which layer holds each live article of `generation` (index/layers.py)."""
+        manifests = []
+        for layer in generation.layers:
+            manifest = LayerManifest.read(self.local_bm25(layer.name))
+            if manifest is None:  # a layer written before manifests: read what it holds
+                manifest = LayerManifest.from_metadatas(_all_metadatas(layer))
+            manifests.append(manifest)
+        return Catalog.fold(manifests)
 
     def live(self) -> Generation | None:
         """The generation readers use now, or None before the first index."""
@@ -265,15 +292,20 @@ class StoryStore:
             pointer = self.client.get_collection(self.namespace.pointer, embedding_function=None)
         except NotFoundError:
             return None
-        name = (pointer.metadata or {}).get("live")
+        meta = pointer.metadata or {}
+        name = meta.get("live")
         if not name:
             return None
         last = self._last_live
         if last is not None and last.name == name:
             return last
-        collection = self.client.get_collection(name, embedding_function=None)
-        meta = collection.metadata or {}
-        self._last_live = Generation(collection, str(meta["embed_model"]), int(meta["dimension"]))
+        known = {layer.name: layer for layer in last.layers} if last else {}
+        layers = tuple(
+            known.get(layer) or self.client.get_collection(layer, embedding_function=None)
+            for layer in layer_names(meta, "live")
+        )
+        newest = layers[-1].metadata or {}
+        self._last_live = Generation(layers, str(newest["embed_model"]), int(newest["dimension"]))
         return self._last_live
 
     def live_for(self, embed_model: str) -> Generation:
@@ -288,8 +320,8 @@ class StoryStore:
             )
         return generation
 
-    def new_generation(self, embed_model: str, dimension: int) -> Generation:
-        """An empty collection for a new index, invisible to readers until `switch_to`."""
+    def new_layer(self, embed_model: str, dimension: int) -> Collection:
+        """An empty layer collection, invisible to readers until a generation with it is live."""
         stamp = f"{time.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:8]}"
         name = f"{self.namespace.generation_prefix}{stamp}"
         collection = self.client.create_collection(
@@ -302,21 +334,31 @@ class StoryStore:
             },
             embedding_function=None,
         )
-        return Generation(collection, embed_model, dimension)
+        return collection
 
     def switch_to(self, generation: Generation) -> None:
-        """Make `generation` live in one step, then drop generations nobody can be reading."""
+        """Make `generation` live in one step, then drop layers nobody can be reading."""
+        layers = " ".join(generation.layer_names)
         pointer = self.client.get_or_create_collection(
-            self.namespace.pointer, metadata={"live": generation.name}, embedding_function=None
+            self.namespace.pointer,
+            metadata={"live": generation.name, "layers": layers},
+            embedding_function=None,
         )
-        previous = (pointer.metadata or {}).get("live")
-        if previous != generation.name:
-            pointer.modify(metadata={"live": generation.name, "previous": previous or ""})
+        meta = pointer.metadata or {}
+        if meta.get("live") != generation.name:
+            pointer.modify(
+                metadata={
+                    "live": generation.name,
+                    "layers": layers,
+                    "previous": meta.get("live") or "",
+                    "previous_layers": " ".join(layer_names(meta, "live")),
+                }
+            )
         crash_point("switched")
         self.collect_garbage()
 
     def collect_garbage(self) -> None:
-        """Drop every generation but the live and previous ones, and files no generation owns.
+        """Drop every layer but the live and previous generations', and files no layer owns.
 
         The previous generation stays until the next switch, so a reader that
         resolved the pointer just before the switch can finish its query. Any
@@ -325,7 +367,7 @@ class StoryStore:
         not yet live.
         """
         pointer = self._pointer()
-        keep = {pointer.get("live"), pointer.get("previous")} - {None, ""}
+        keep = set(layer_names(pointer, "live")) | set(layer_names(pointer, "previous"))
         names = self._generation_names()
         for name in names:
             if name not in keep:
@@ -393,3 +435,10 @@ class StoryStore:
 
     def _generation_names(self) -> list[str]:
         return [c.name for c in self.client.list_collections() if self.namespace.owns(c.name)]
+
+
+def _all_metadatas(collection: Collection) -> Iterator[Mapping[str, object]]:
+    """Every chunk's metadata, in pages (years of news are hundreds of thousands of chunks)."""
+    for offset in range(0, collection.count(), PAGE_CHUNKS):
+        page = collection.get(include=["metadatas"], limit=PAGE_CHUNKS, offset=offset)
+        yield from page["metadatas"] or []

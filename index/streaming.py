@@ -1,20 +1,23 @@
 """Building a generation in batches, so that peak memory follows the batch, not the corpus.
 
-Articles are read, chunked, embedded and written to the new collection a batch
-at a time; unchanged articles are copied a batch at a time; the BM25 index is
-then built from the collection read back in pages, keeping only what the BM25
-retriever keeps anyway (each chunk's node record and its tokens), never the
-vectors or LlamaIndex node objects of the whole corpus.
+Articles are read, chunked, embedded and written to a new layer collection a
+batch at a time; articles carried over are copied a batch at a time; the
+layer's BM25 index is then built from the collection read back in pages,
+keeping only each chunk's token ids in memory (its node record waits on disk),
+never the vectors or LlamaIndex node objects of the whole corpus.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+from array import array
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import bm25s
+import numpy as np
 import Stemmer
 from chromadb.api.models.Collection import Collection
 from chromadb.base_types import InclusionExclusionOperator, Where
@@ -24,15 +27,15 @@ from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from index.articles import Article
+from index.layers import LayerManifest
 from index.retrieval import CANDIDATES_PER_RETRIEVER
-from index.store import Generation, StoryStore
+from index.store import PAGE_CHUNKS, StoryStore
 
 # About 1,500 chunks of news a batch: large enough to keep the embedding threads
 # busy, small enough that a batch's vectors are a few MB (bench/index_scale.py).
 ARTICLES_PER_BATCH = 64
-# Unchanged articles copied per request, and chunks read back per page for BM25.
+# Unchanged articles copied per request.
 COPY_ARTICLES_PER_BATCH = 256
-PAGE_CHUNKS = 2_000
 
 T = TypeVar("T")
 # Called with (chunks embedded so far, chunks to embed), as index.indexer's Progress.
@@ -44,8 +47,8 @@ def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def write_nodes(store: StoryStore, generation: Generation, nodes: Sequence[BaseNode]) -> None:
-    vector_store = ChromaVectorStore(chroma_collection=generation.collection)
+def write_nodes(store: StoryStore, layer: Collection, nodes: Sequence[BaseNode]) -> None:
+    vector_store = ChromaVectorStore(chroma_collection=layer)
     step = store.client.get_max_batch_size()  # Chroma refuses larger writes
     for part in batched(nodes, step):
         vector_store.add(list(part))
@@ -54,45 +57,45 @@ def write_nodes(store: StoryStore, generation: Generation, nodes: Sequence[BaseN
 def embed_into(
     store: StoryStore,
     model_id: str,
-    live: Generation | None,
+    dimension: int,
     articles: Sequence[Article],
     embed_batch: Callable[[Sequence[Article], Progress | None], list[BaseNode]],
     progress: Progress | None = None,
-    on_created: Callable[[Generation], None] | None = None,
+    on_created: Callable[[Collection], None] | None = None,
     on_embedded: Callable[[], None] | None = None,
-) -> Generation:
-    """A new generation holding `articles`' chunks, embedded a batch at a time.
+) -> Collection:
+    """A new layer holding `articles`' chunks, embedded a batch at a time.
 
-    The generation is created once the first batch tells the vectors' dimension
-    (from the live generation if nothing is to be embedded); `on_created` is
-    told at once, so that a failure later can drop it. `progress` hears chunks
-    embedded and chunks to embed; until the last batch is chunked the second is
-    estimated from the chunks per article so far.
+    The layer is created once the first batch tells the vectors' dimension
+    (`dimension`, the live generation's, if nothing is to be embedded);
+    `on_created` is told at once, so that a failure later can drop it.
+    `progress` hears chunks embedded and chunks to embed; until the last batch
+    is chunked the second is estimated from the chunks per article so far.
     """
-    generation: Generation | None = None
+    layer: Collection | None = None
     done = chunked_articles = 0
     for batch in batched(articles, ARTICLES_PER_BATCH):
         report = None
         if progress is not None:
             report = _batch_progress(progress, done, chunked_articles + len(batch), len(articles))
         nodes = embed_batch(batch, report)
-        if on_embedded is not None and generation is None:
+        if on_embedded is not None and layer is None:
             on_embedded()
         done += len(nodes)
         chunked_articles += len(batch)
         if not nodes:
             continue
-        if generation is None:
-            generation = store.new_generation(model_id, len(nodes[0].get_embedding()))
+        if layer is None:
+            layer = store.new_layer(model_id, len(nodes[0].get_embedding()))
             if on_created is not None:
-                on_created(generation)
-        write_nodes(store, generation, nodes)
+                on_created(layer)
+        write_nodes(store, layer, nodes)
         del nodes  # before the next batch is embedded
-    if generation is None:
-        generation = store.new_generation(model_id, live.dimension if live else 0)
+    if layer is None:
+        layer = store.new_layer(model_id, dimension)
         if on_created is not None:
-            on_created(generation)
-    return generation
+            on_created(layer)
+    return layer
 
 
 def _batch_progress(progress: Progress, done: int, seen: int, total: int) -> Progress:
@@ -110,21 +113,21 @@ def _batch_progress(progress: Progress, done: int, seen: int, total: int) -> Pro
 
 
 def copy_articles(
-    store: StoryStore, source: Generation, target: Generation, doc_ids: Sequence[str]
+    store: StoryStore, source: Collection, target: Collection, doc_ids: Sequence[str]
 ) -> None:
-    """Carry unchanged articles' chunks, vectors included, into the new generation."""
+    """Carry unchanged articles' chunks, vectors included, from one layer into a new one."""
     among: InclusionExclusionOperator = "$in"
     step = store.client.get_max_batch_size()
     for group in batched(doc_ids, COPY_ARTICLES_PER_BATCH):
         where: Where = {"doc_id": {among: list[str | int | float | bool](group)}}
-        batch = source.collection.get(where=where, include=["embeddings", "documents", "metadatas"])
+        batch = source.get(where=where, include=["embeddings", "documents", "metadatas"])
         embeddings, documents = batch["embeddings"], batch["documents"]
         metadatas = batch["metadatas"]
         if embeddings is None or documents is None or metadatas is None:
             raise RuntimeError("Chroma returned chunks without the fields asked for")
         for start in range(0, len(batch["ids"]), step):
             end = start + step
-            target.collection.add(
+            target.add(
                 ids=batch["ids"][start:end],
                 embeddings=embeddings[start:end],
                 documents=documents[start:end],
@@ -170,38 +173,76 @@ class SpooledCorpus:
         self._file.close()
 
 
-def bm25_from_collection(collection: Collection) -> BM25Retriever:
+def write_layer_files(collection: Collection, folder: Path, removed: Sequence[str]) -> None:
+    """Write a layer's BM25 index (if it has chunks) and its manifest into `folder`."""
+    manifest = LayerManifest(removed=list(removed))
+    bm25 = bm25_from_collection(collection, manifest)
+    if bm25 is not None:
+        bm25.persist(str(folder), show_progress=False)
+        bm25.corpus.close()
+    manifest.write(folder)  # last: a folder with a manifest is complete
+
+
+def bm25_from_collection(
+    collection: Collection, manifest: LayerManifest | None = None
+) -> BM25Retriever | None:
     """The BM25 retriever `build_bm25` would make from the collection's nodes, built from pages.
 
     The same records and the same tokenisation as `BM25Retriever.from_defaults`
     (its defaults: English stop words and stemmer, its token pattern), so the
-    keyword results are the same; the node objects are never all alive, and the
-    records wait on disk until `persist` writes them (close the corpus after).
+    keyword results are the same. Only the token ids of the whole collection are
+    held, compactly; the chunk records wait on disk until `persist` writes them
+    (close the corpus after). `manifest`, if given, counts each chunk read.
+    None for an empty collection.
     """
     corpus = SpooledCorpus()
-    texts: list[str] = []
-    total = collection.count()
-    for offset in range(0, total, PAGE_CHUNKS):
+    vocab: dict[str, int] = {}
+    token_ids: list[array[int]] = []
+    stemmer = Stemmer.Stemmer("english")
+    for offset in range(0, collection.count(), PAGE_CHUNKS):
         page = collection.get(include=["documents", "metadatas"], limit=PAGE_CHUNKS, offset=offset)
+        texts = []
         for node_id, text, meta in zip(
             page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
         ):
             node = metadata_dict_to_node(dict(meta), text=text)
             corpus.append(node_to_metadata_dict(node) | {"node_id": node_id})
             texts.append(node.get_content(metadata_mode=MetadataMode.EMBED))
-    # BM25Retriever's defaults, as `from_defaults` passes them.
-    tokens = bm25s.tokenize(
-        texts,
-        stopwords="en",
-        stemmer=Stemmer.Stemmer("english"),
-        token_pattern=r"(?u)\b\w\w+\b",
-        show_progress=False,
-    )
-    del texts
+            if manifest is not None:
+                manifest.add_chunk(meta)
+        # BM25Retriever's defaults, as `from_defaults` passes them.
+        tokens = bm25s.tokenize(
+            texts,
+            stopwords="en",
+            stemmer=stemmer,
+            token_pattern=r"(?u)\b\w\w+\b",
+            show_progress=False,
+        )
+        token_ids.extend(_to_global_ids(tokens, vocab))
+    if not len(corpus):
+        corpus.close()
+        return None
     bm25 = bm25s.BM25()
-    bm25.index(tokens, show_progress=False)
-    del tokens
+    bm25.index((token_ids, vocab), show_progress=False)
+    del token_ids
     bm25.corpus = corpus
     return BM25Retriever(
         existing_bm25=bm25, similarity_top_k=min(CANDIDATES_PER_RETRIEVER, max(1, len(corpus)))
     )
+
+
+def _to_global_ids(tokens: bm25s.tokenization.Tokenized, vocab: dict[str, int]) -> list[array]:
+    """One page's token ids, renumbered into the collection-wide `vocab` (extended as needed).
+
+    As 4-byte arrays: Python lists of ints take nine times the memory, which at
+    hundreds of thousands of chunks was most of what indexing held.
+    """
+    renumber = np.empty(len(tokens.vocab), dtype=np.int32)
+    for token, local in tokens.vocab.items():
+        renumber[local] = vocab.setdefault(token, len(vocab))
+    pages = []
+    for doc in tokens.ids:
+        ids = array("i")
+        ids.frombytes(renumber[np.asarray(doc, dtype=np.int64)].tobytes())
+        pages.append(ids)
+    return pages

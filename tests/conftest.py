@@ -154,9 +154,9 @@ def embed_model():
 
 
 def live_generation(settings: IndexSettings):
-    from index.store import StoryStore, connect
+    from index.store import open_store
 
-    return StoryStore(connect(settings)).live()
+    return open_store(settings, read_only=True).live()
 
 
 def generation_names(settings: IndexSettings) -> set[str]:
@@ -174,22 +174,31 @@ def pointer_metadata(settings: IndexSettings) -> dict:
 
 
 def live_chunks(settings: IndexSettings) -> list[dict]:
-    """Every chunk of the live generation: id, text, metadata, node JSON, embedding."""
-    generation = live_generation(settings)
+    """Every chunk readers see in the live generation (each layer's live ones): id, text,
+    metadata, node JSON, embedding."""
+    from index.store import open_store
+
+    store = open_store(settings, read_only=True)
+    generation = store.live()
     assert generation is not None, "the store has no live generation"
-    rows = generation.collection.get(include=["documents", "metadatas", "embeddings"])
-    return [
-        {
-            "id": id_,
-            "text": text,
-            "meta": meta,
-            "node": json.loads(meta["_node_content"]),
-            "embedding": list(embedding),
-        }
-        for id_, text, meta, embedding in zip(
-            rows["ids"], rows["documents"], rows["metadatas"], rows["embeddings"], strict=True
+    catalog = store.catalog(generation)
+    chunks = []
+    for position, layer in enumerate(generation.layers):
+        rows = layer.get(include=["documents", "metadatas", "embeddings"])
+        chunks.extend(
+            {
+                "id": id_,
+                "text": text,
+                "meta": meta,
+                "node": json.loads(meta["_node_content"]),
+                "embedding": list(embedding),
+            }
+            for id_, text, meta, embedding in zip(
+                rows["ids"], rows["documents"], rows["metadatas"], rows["embeddings"], strict=True
+            )
+            if catalog.is_live(meta["doc_id"], position)
         )
-    ]
+    return chunks
 
 
 def chunk_ids_by_doc(settings: IndexSettings) -> dict[str, set[str]]:

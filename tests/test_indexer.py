@@ -26,13 +26,14 @@ from filelock import FileLock
 from index.articles import load_corpus
 from index.embeddings import LOCAL_MODEL_NAME
 from index.indexer import (
+    MAX_LAYERS,
     IndexBusyError,
     IndexReport,
-    indexed_hashes,
     plan_changes,
     preview,
     run_index,
 )
+from index.layers import layer_names
 from index.local_model import RECIPE_VERSION
 from index.retrieval import StoryIndex
 from index.settings import IndexSettings
@@ -121,7 +122,8 @@ def test_first_index_adds_every_article_with_offsets_and_metadata(built: Built) 
     assert live.embed_model == LOCAL_ID
     assert live.dimension == 384
     chunks = live_chunks(settings)
-    assert report.chunks == len(chunks) == live.collection.count() > len(articles)
+    assert len(live.layers) == 1
+    assert report.chunks == len(chunks) == live.layers[0].count() > len(articles)
     assert generation_names(settings) == {live.name}
 
     spans: dict[str, list[tuple[int, int]]] = {doc_id: [] for doc_id in articles}
@@ -152,7 +154,8 @@ def test_first_index_adds_every_article_with_offsets_and_metadata(built: Built) 
     allotment = next(c["meta"] for c in chunks if c["meta"]["doc_id"] == ALLOTMENT_URL)
     assert allotment["outlet"] == "Rotherham Gazette"
     assert allotment["published"] == "2019-06-03"
-    assert indexed_hashes(live) == {a.doc_id: a.content_hash for a in articles.values()}
+    catalog = open_store(settings).catalog(live)
+    assert catalog.hashes() == {a.doc_id: a.content_hash for a in articles.values()}
 
 
 def test_search_returns_ranked_passages_with_offsets(built: Built, embed_model) -> None:
@@ -246,14 +249,14 @@ def test_deleted_article_and_its_chunks_are_removed(settings, corpus: Path, embe
     assert report.plan.removed == [ALLOTMENT_URL]
     assert report.plan.added == report.plan.updated == []
     assert {a.doc_id for a in report.plan.unchanged} == ALL_IDS - {ALLOTMENT_URL}
+    # Its chunks stay in the layer below, dead: no reader sees them.
     live = live_generation(settings)
-    assert live.collection.get(where={"doc_id": ALLOTMENT_URL})["ids"] == []
-    assert live.collection.get(ids=sorted(ids_before[ALLOTMENT_URL]))["ids"] == []
+    assert len(live.layers) == 2 and live.layers[1].count() == 0
     ids_after = chunk_ids_by_doc(settings)
     assert set(ids_after) == ALL_IDS - {ALLOTMENT_URL}
     for doc_id in ids_after:
         assert ids_after[doc_id] == ids_before[doc_id]
-    assert report.chunks == live.collection.count()
+    assert report.chunks == sum(len(ids) for ids in ids_after.values())
 
     hits = StoryIndex(settings, embed_model=embed_model).search("allotment tomato ban", top_k=5)
     assert all(hit.node.metadata["doc_id"] != ALLOTMENT_URL for hit in hits)
@@ -411,17 +414,23 @@ def test_failed_build_keeps_the_live_store(built: Built, built_settings_for, emb
 def test_old_generations_are_dropped_after_switching(settings, corpus: Path) -> None:
     live_names = [index(settings).generation]
     # A generation left behind by a build that died half-way.
-    orphan = StoryStore(connect(settings)).new_generation(LOCAL_ID, 384).name
+    orphan = StoryStore(connect(settings)).new_layer(LOCAL_ID, 384).name
     assert orphan in generation_names(settings)
 
-    for round_ in range(3):
+    for round_ in range(MAX_LAYERS + 2):
         (corpus / "round.txt").write_text(f"Round {round_}\nBody of round {round_}.\n")
         report = index(settings)
         live_names.append(report.generation)
         names = generation_names(settings)
-        assert report.generation == live_generation(settings).name
-        assert names == {live_names[-1], live_names[-2]}, names
-        assert pointer_metadata(settings) == {"live": live_names[-1], "previous": live_names[-2]}
+        live = live_generation(settings)
+        assert report.generation == live.name
+        pointer = pointer_metadata(settings)
+        assert pointer["live"] == live_names[-1] and pointer["previous"] == live_names[-2]
+        # Only the layers of the live and the previous generation are kept.
+        assert names == set(layer_names(pointer, "live")) | set(layer_names(pointer, "previous"))
+        assert layer_names(pointer, "live") == live.layer_names
+        assert 1 < len(live.layers) <= MAX_LAYERS
+        assert live_names[-2] in names
         assert orphan not in names
         # BM25 files go with their generation.
         bm25_root = open_store(settings).bm25_root
@@ -447,11 +456,12 @@ def test_story_index_follows_the_pointer_across_reindexing(
     assert "grey seal called Nelson" in hits[0].node.get_content()
     assert story.generation().name == second.generation
 
-    # Two more switches: the generation the reader first used is dropped by now.
+    # Two more switches, to new bases: the layers the reader first used are dropped by now.
     (corpus / "extra.txt").write_text("Extra\nAn extra article about a bridge.\n")
     index(settings)
     (corpus / "extra.txt").unlink()
-    third = index(settings)
+    run_index(settings, load_corpus(corpus), rebuild=True)
+    third = run_index(settings, load_corpus(corpus), rebuild=True)
     assert first.generation not in generation_names(settings)
     hits = story.search("Which grey seal saved the kayakers?")
     assert "grey seal called Nelson" in hits[0].node.get_content()

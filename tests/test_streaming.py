@@ -29,14 +29,37 @@ def test_small_batches_and_pages_give_the_reference_bm25(
     (corpus / "allotment.md").write_text(
         (corpus / "allotment.md").read_text().replace("one season", "two seasons")
     )
-    report = run_index(settings, load_corpus(corpus))  # one embedded, two copied in batches
+    report = run_index(settings, load_corpus(corpus))  # one embedded into a second layer
     assert report.plan.summary() == "0 added, 1 updated, 0 removed, 2 unchanged"
+    # Everything re-embedded into a new base, in batches of one article.
+    report = run_index(settings, load_corpus(corpus), rebuild=True)
 
     generation = live_generation(settings)
-    assert generation is not None
-    nodes = ChromaVectorStore(chroma_collection=generation.collection).get_nodes(node_ids=None)
+    assert generation is not None and len(generation.layers) == 1
+    assert_reference_bm25(settings, generation.layers[0])
+
+
+def test_each_layer_has_the_reference_bm25_of_its_chunks(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streaming, "PAGE_CHUNKS", 5)
+    corpus = write_corpus(tmp_path / "corpus")
+    settings = make_settings(corpus, tmp_path / "store")
+    run_index(settings, load_corpus(corpus))
+    (corpus / "allotment.md").write_text(
+        (corpus / "allotment.md").read_text().replace("one season", "two seasons")
+    )
+    run_index(settings, load_corpus(corpus))
+    generation = live_generation(settings)
+    assert generation is not None and len(generation.layers) == 2
+    for layer in generation.layers:
+        assert_reference_bm25(settings, layer)
+
+
+def assert_reference_bm25(settings, layer) -> None:
+    nodes = ChromaVectorStore(chroma_collection=layer).get_nodes(node_ids=None)
     reference = build_bm25(nodes)
-    bm25_dir = open_store(settings).bm25_dir(generation.name)
+    bm25_dir = open_store(settings).bm25_dir(layer.name)
     assert bm25_dir is not None and bm25_dir.is_dir()
     streamed = BM25Retriever.from_persist_dir(str(bm25_dir), mmap=True)  # as the bot loads it
     for query in QUERIES:

@@ -49,6 +49,7 @@ class AnswerEngine:
         self.llm = llm
         self.top_k = top_k
         self._stats: tuple[str, TermStats] | None = None
+        self._layer_stats: dict[str, TermStats] = {}
         self._stats_lock = threading.Lock()
 
     @classmethod
@@ -80,8 +81,12 @@ class AnswerEngine:
         generation = generation or self.index.generation()
         with self._stats_lock:
             if self._stats is None or self._stats[0] != generation.name:
-                documents = all_documents(generation.collection)
-                self._stats = (generation.name, TermStats(documents))
+                # Layers never change, so a re-index reads only the layer it added.
+                self._layer_stats = {
+                    layer.name: self._layer_stats.get(layer.name) or TermStats(all_documents(layer))
+                    for layer in generation.layers
+                }
+                self._stats = (generation.name, TermStats.combined(self._layer_stats.values()))
             return self._stats[1]
 
     def ask(self, conversation: str, question: str) -> Answer:
@@ -128,7 +133,7 @@ class AnswerEngine:
         """
         stats = self.term_stats()
         self.extractive.read(Question.parse("warm up"), self.index.search("warm up", 1), stats)
-        rows = self.index.generation().collection.get(include=["documents"], limit=200)
+        rows = self.index.generation().layers[0].get(include=["documents"], limit=200)
         sentences = [s.text for text in rows["documents"] or [] for s in split_sentences(text)]
         self.extractive.vectors.texts(sentences[:prefill_sentences] or ["warm up"])
         self.extractive.prefill_words(sentences[:prefill_sentences])

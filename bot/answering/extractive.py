@@ -61,6 +61,15 @@ class TermStats:
             self.n += 1
             self.df.update(set(content_terms(text)))
 
+    @classmethod
+    def combined(cls, parts: Iterable[TermStats]) -> TermStats:
+        """The statistics of the union of the parts' chunks (the layers of a generation)."""
+        stats = cls(())
+        for part in parts:
+            stats.df.update(part.df)
+            stats.n += part.n
+        return stats
+
     def idf(self, term: str) -> float:
         # A word the corpus never uses weighs as much as one it uses once, not
         # more: it may be a synonym the articles happen not to use.
