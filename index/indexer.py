@@ -237,9 +237,10 @@ def plan_layers(live: Generation | None, catalog: Catalog, plan: IndexPlan) -> L
     if live is None or plan.rebuild:
         return LayerLayout()
     carried = {a.doc_id for a in plan.unchanged}
-    base_chunks = catalog.layer_chunks(0)
-    upper_chunks = catalog.chunks() - catalog.live_chunks(0)
-    if upper_chunks > catalog.live_chunks(0) or catalog.live_chunks(0) * 2 < base_chunks:
+    # Live chunks after this re-index, in the base and above it.
+    in_base = sum(catalog.chunks_of(d) for d in catalog.held_by(0) if d in carried)
+    above = sum(catalog.chunks_of(d) for d in carried) - in_base
+    if above > in_base or in_base * 2 < catalog.layer_chunks(0):
         first = 0  # compact: one new base, without the dead chunks
     elif len(live.layers) < MAX_LAYERS:
         return LayerLayout(kept=live.layers, removed=plan.removed)

@@ -126,13 +126,8 @@ class Catalog:
             return 0
         return sum(int(entry["chunks"]) for entry in self.manifests[layer].articles.values())
 
-    def live_chunks(self, layer: int) -> int:
-        """Chunks of layer `layer` that readers see."""
-        return sum(
-            int(self.entries[doc_id]["chunks"])
-            for doc_id, owner in self.owner.items()
-            if owner == layer
-        )
+    def chunks_of(self, doc_id: str) -> int:
+        return int(self.entries[doc_id]["chunks"])
 
     def removed_above(self, layer: int) -> set[str]:
         """Articles that layers from `layer` up remove from the layers below them."""

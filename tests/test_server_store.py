@@ -41,7 +41,7 @@ def test_a_reader_elsewhere_gets_hybrid_search_with_the_same_keyword_results(
 
     reader = StoryIndex(server_settings("machine-b"), embed_model=embed_model)
     loaded = reader._load()
-    assert loaded.bm25 is not None, "the reader fell back to vector search only"
+    assert loaded.has_bm25, "the reader fell back to vector search only"
     assert not (tmp_path / "machine-a" / "store" / "bm25").exists()  # nothing on local disk
     hits = reader.search("lighthouse keeper kayakers Godrevy", top_k=2)
     assert docs_of(hits) >= {LIGHTHOUSE_ID}
@@ -49,10 +49,11 @@ def test_a_reader_elsewhere_gets_hybrid_search_with_the_same_keyword_results(
     # The same corpus embedded: BM25 ranks the same chunk texts the same way.
     embedded = make_settings(corpus, tmp_path / "embedded")
     index(embedded)
-    local = StoryIndex(embedded, embed_model=embed_model)._load().bm25
-    assert local is not None
+    local = StoryIndex(embedded, embed_model=embed_model)._load().layers[0].bm25
+    remote = loaded.layers[0].bm25
+    assert local is not None and remote is not None
     for query in ("tomato blight allotment", "proscribed groups Labour", "coastguard"):
-        remote_texts = [h.node.get_content() for h in loaded.bm25.retrieve(query)]
+        remote_texts = [h.node.get_content() for h in remote.retrieve(query)]
         local_texts = [h.node.get_content() for h in local.retrieve(query)]
         assert remote_texts == local_texts, query
 
@@ -67,16 +68,18 @@ def test_a_running_reader_follows_a_reindex_and_old_files_are_dropped(
     assert LIGHTHOUSE_ID not in docs_of(reader.search("lighthouse keeper Godrevy", top_k=3))
 
     write_corpus(corpus)  # the lighthouse article comes back
-    second = index(indexer).generation
-    third = index(indexer, rebuild=True).generation
-
-    assert reader.generation().name == third
+    second = index(indexer).generation  # a layer over the first
     assert LIGHTHOUSE_ID in docs_of(reader.search("lighthouse keeper Godrevy", top_k=3))
-    # The live and previous generations keep their BM25 files in Redis; the first is gone.
+    assert reader.generation().layer_names == [first, second]
+    third = index(indexer, rebuild=True).generation
+    fourth = index(indexer, rebuild=True).generation
+
+    assert reader.generation().name == fourth
+    assert LIGHTHOUSE_ID in docs_of(reader.search("lighthouse keeper Godrevy", top_k=3))
+    # The layers of the live and previous generations keep their files in Redis.
     shelf = open_store(indexer).bm25_shelf
     assert shelf is not None
-    assert shelf.names() == {second, third}
-    assert first not in shelf.names()
+    assert shelf.names() == {third, fourth}
 
 
 def test_namespaces_keep_two_stories_apart_on_one_server(
