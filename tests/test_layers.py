@@ -40,9 +40,7 @@ def settings(tmp_path: Path):
     return make_settings(write_corpus(tmp_path / "corpus"), tmp_path / "store")
 
 
-def test_an_added_article_is_one_small_layer_over_the_untouched_base(
-    settings, embed_model
-) -> None:
+def test_an_added_article_is_one_small_layer_over_the_untouched_base(settings, embed_model) -> None:
     first = index(settings)
     base = live_generation(settings).layers[0]
     base_chunks = base.count()
@@ -65,9 +63,7 @@ def test_an_added_article_is_one_small_layer_over_the_untouched_base(
     assert {a["doc_id"] for a in story.articles()} >= {"bridge.txt", ALLOTMENT_URL}
 
 
-def test_readers_never_see_an_updated_or_removed_articles_old_chunks(
-    settings, embed_model
-) -> None:
+def test_readers_never_see_an_updated_or_removed_articles_old_chunks(settings, embed_model) -> None:
     index(settings)
     corpus = settings.corpus_dir
     (corpus / LIGHTHOUSE_ID).write_text(NEW_LIGHTHOUSE, encoding="utf-8")
