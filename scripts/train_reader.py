@@ -122,7 +122,7 @@ def collect(qa_file: Path, store: Path, shared: dict) -> list[Example]:
         search_text = resolve_followup(last, history)
         question = Question.parse(last, search_text)
         top_k = max(settings.top_k, READER_CHUNKS)
-        chunks = engine.index.search(search_text, top_k=top_k)
+        chunks = engine.index.search(question.search_text, top_k=top_k)
         reading = engine.extractive.read(question, chunks, stats)
         if not reading.sentences:
             continue

@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.answering.questions import AnswerKind, Question, answer_kind, kind_match, unwrap
+from bot.answering.questions import (
+    AnswerKind,
+    Question,
+    answer_kind,
+    kind_match,
+    spell_out,
+    unwrap,
+)
 from bot.answering.reader import (
     CONFIDENCE_FEATURES,
     SENTENCE_FEATURES,
@@ -68,6 +75,30 @@ def test_unwrap_drops_the_wrapper_only() -> None:
     assert unwrap("Could you tell me who won?") == "who won?"
     assert unwrap("Who won?") == "Who won?"
     assert unwrap("Tell me") == "Tell me"  # nothing left: kept whole
+
+
+@pytest.mark.parametrize(
+    ("typed", "written"),
+    [
+        ("wat age is the mayor", "what age is the mayor"),
+        ("whats the name of the bakery", "what is the name of the bakery"),
+        ("how many hrs did the strike last", "how many hours did the strike last"),
+        ("how many ppl r stuck", "how many people are stuck"),
+        ("Whats on?", "what is on?"),  # capitalised where the question opens
+        ("Did R. Kelly visit Wat Arun?", "Did R. Kelly visit Wat Arun?"),  # names inside it
+        ("didnt u say", "didn't you say"),
+    ],
+)
+def test_chat_shorthand_is_spelled_out(typed: str, written: str) -> None:
+    assert spell_out(typed) == written
+
+
+def test_a_chat_typed_question_is_read_as_written() -> None:
+    typed = Question.parse("wat age is the mayor")
+    written = Question.parse("What age is the mayor?")
+    assert typed.kind is written.kind is AnswerKind.NUMBER
+    assert typed.terms == written.terms
+    assert Question.parse("how many yrs did she serve").terms == ("year", "serv")
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,75 @@ _ORG_WORDS = (
 )
 
 
+# How people type in a chat: shorthand and dropped apostrophes, written out so the
+# question words and terms are read as in a written question ("wat age" -> "what age",
+# "whats" -> "what is", "hrs" -> "hours"). General English chat spelling, nothing else.
+_CHAT_WORDS = {
+    "u": "you",
+    "ur": "your",
+    "r": "are",
+    "ppl": "people",
+    "pls": "please",
+    "plz": "please",
+    "wat": "what",
+    "wut": "what",
+    "wht": "what",
+    "whats": "what is",
+    "wats": "what is",
+    "whos": "who is",
+    "wheres": "where is",
+    "whens": "when is",
+    "hows": "how is",
+    "hw": "how",
+    "wen": "when",
+    "abt": "about",
+    "bc": "because",
+    "cuz": "because",
+    "coz": "because",
+    "yr": "year",
+    "yrs": "years",
+    "hr": "hour",
+    "hrs": "hours",
+    "mins": "minutes",
+    "govt": "government",
+    "gov": "government",
+    "dont": "don't",
+    "didnt": "didn't",
+    "doesnt": "doesn't",
+    "isnt": "isn't",
+    "wasnt": "wasn't",
+    "werent": "weren't",
+    "arent": "aren't",
+    "cant": "can't",
+    "wont": "won't",
+    "im": "I'm",
+    "b4": "before",
+    "2day": "today",
+    "tmrw": "tomorrow",
+    "w/": "with",
+}
+_CHAT_WORD = re.compile(
+    r"(?<![\w'’])(" + "|".join(re.escape(w) for w in _CHAT_WORDS) + r")(?![\w'’])", re.IGNORECASE
+)
+
+
+def spell_out(text: str) -> str:
+    """`text` with chat shorthand written out ("wat age is u" -> "what age is you").
+
+    Only lower-case shorthand, or a capitalised one opening the text: "Wat Arun" and
+    "R. Kelly" inside a question are names.
+    """
+
+    def written(match: re.Match[str]) -> str:
+        word = match.group()
+        opening = not text[: match.start()].strip()
+        if word.islower() or (opening and len(word) > 1):
+            return _CHAT_WORDS[word.lower()]
+        return word
+
+    return _CHAT_WORD.sub(written, text)
+
+
 def unwrap(question: str) -> str:
     """The question without a polite or indirect wrapper ("Tell me which …" -> "which …")."""
     stripped = _WRAPPER.sub("", question, count=1)
@@ -308,6 +377,7 @@ class Question:
 
     @classmethod
     def parse(cls, text: str, search_text: str | None = None) -> Question:
-        search_text = search_text or text
+        text = spell_out(text)
+        search_text = spell_out(search_text or text)
         terms = content_terms(_QUESTION_PHRASE.sub(" ", search_text))
         return cls(text, search_text, tuple(dict.fromkeys(terms)), answer_kind(text))
