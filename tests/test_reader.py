@@ -65,6 +65,12 @@ def load_script(name: str):
         ("What day of the week was the vote?", AnswerKind.DAY),
         ("How long did the strike last?", AnswerKind.DURATION),
         ("Tell me about the harbour.", AnswerKind.OTHER),
+        ("no, I meant which towns were flooded", AnswerKind.LIST),
+        ("Sorry, I was asking about the date", AnswerKind.WHEN),
+        ("What does RNLI stand for?", AnswerKind.EXPANSION),
+        ("what does rnli stand for", AnswerKind.EXPANSION),
+        ("What is NATO short for?", AnswerKind.EXPANSION),
+        ("What did the mayor mean by that?", AnswerKind.OTHER),
     ],
 )
 def test_answer_kind_reads_wrapped_and_new_forms(question: str, kind: AnswerKind) -> None:
@@ -73,6 +79,8 @@ def test_answer_kind_reads_wrapped_and_new_forms(question: str, kind: AnswerKind
 
 def test_unwrap_drops_the_wrapper_only() -> None:
     assert unwrap("Could you tell me who won?") == "who won?"
+    assert unwrap("no, I meant who lost") == "who lost"
+    assert unwrap("No one was hurt?") == "No one was hurt?"
     assert unwrap("Who won?") == "Who won?"
     assert unwrap("Tell me") == "Tell me"  # nothing left: kept whole
 
@@ -120,6 +128,19 @@ def test_a_chat_typed_question_is_read_as_written() -> None:
             "Which towns were flooded?",
             1.0,
         ),
+        (
+            AnswerKind.EXPANSION,
+            "Crews of the Royal National Lifeboat Institution (RNLI) launched two boats.",
+            "What does RNLI stand for?",
+            1.0,
+        ),
+        (
+            AnswerKind.EXPANSION,
+            "The Royal Society for the Prevention of Cruelty to Animals was called.",
+            "what does rspca stand for",
+            1.0,
+        ),
+        (AnswerKind.EXPANSION, "The RNLI launched two boats.", "What does RNLI stand for?", 0.0),
     ],
 )
 def test_kind_match_of_new_kinds(
@@ -283,6 +304,18 @@ def test_a_followup_about_a_person_borrows_the_names_of_the_previous_answer() ->
     assert resolve_followup("Which beach was closed on Monday?", history) == (
         "Which beach was closed on Monday?"
     )
+
+
+def test_a_corrected_question_starts_a_new_topic() -> None:
+    from bot.answering.followup import resolve_followup
+    from bot.answering.memory import Turn
+
+    history = [Turn("How old is the mayor?", "How old is the mayor?", "She is 52 [1]", 0.0)]
+    corrected = "no, I meant which towns were flooded"
+
+    assert resolve_followup(corrected, history) == corrected
+    assert Question.parse(corrected).search_text == "which towns were flooded"
+    assert Question.parse(corrected).terms == ("town", "flood")
 
 
 def test_a_possessive_inside_a_full_question_starts_a_new_topic() -> None:
