@@ -64,7 +64,7 @@ from index.sentences import Sentence  # noqa: E402
 
 FOLDS = 5
 SENTENCE_L2 = 1.0
-CONFIDENCE_L2 = 1.0
+CONFIDENCE_L2 = 10.0
 PLATT_L2 = 0.1
 # Weight of a withheld reading (a question read without the sentences that answer it)
 # among the confidence model's training rows, beside 1 for a question as asked.

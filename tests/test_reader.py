@@ -27,6 +27,7 @@ from bot.answering.reader import (
     ReaderWeights,
     WordVectors,
     fit_logistic,
+    kind_nearness,
     sentence_features,
 )
 from bot.evaluation import Dialogue, DialogueResult
@@ -189,6 +190,36 @@ def test_entities_and_kind_features(embed_model) -> None:
     assert features[0, column["chunk_rank"]] == 0.5
     assert features[0, column["lead"]] < features[1, column["lead"]]
     assert evidence["kind_absent"] == 0.0
+
+
+def test_a_value_of_the_asked_kind_counts_more_next_to_the_question_words() -> None:
+    question = Question.parse("How old is Ellen Marsh?")
+    near = kind_nearness(question, "Carpenter Ellen Marsh, 52, opened the workshop.")
+    far = kind_nearness(question, "Ellen Marsh opened the workshop, which now has 52 chairs.")
+    none = kind_nearness(question, "Ellen Marsh opened the workshop.")
+
+    assert near == 1.0
+    assert 0.0 < far < near
+    assert none == 0.0
+
+
+def test_asked_share_counts_what_the_question_asks_of_its_names(embed_model) -> None:
+    """'married' missing is one word missing of one asked; a reported quote answers 'say'."""
+    idf = {t: 1.0 for t in ("ellen", "marsh", "marri", "say", "mayor")}
+    words = WordVectors(embed_model)
+    column = SENTENCE_FEATURES.index("asked_share")
+
+    def share(question: str, sentence: str) -> float:
+        parsed = Question.parse(question)
+        features, _ = sentence_features(
+            parsed, [candidate(sentence)], np.zeros(1), np.zeros(1), np.zeros(1), idf, words
+        )
+        return float(features[0, column])
+
+    assert share("Is Ellen Marsh married?", "Ellen Marsh opened the workshop.") == 0.0
+    assert share("Is Ellen Marsh married?", "Ellen Marsh married in 2019.") == 1.0
+    assert share("What did Ellen Marsh say about the Mayor?", "Ellen Marsh claims the Mayor lied.")
+    assert share("What did Ellen Marsh say about the Mayor?", "‘He lied,’ Ellen Marsh wrote.")
 
 
 # ---------------------------------------------------------------- fitting

@@ -182,8 +182,8 @@ def unwrap(question: str) -> str:
 _PLACE_WORDS = r"(?:city|country|state|town|village|county|region|province|island|place|venue)"
 # Quiz-style questions put the question word anywhere: "...the newest landmark in which
 # US city?", "...a donation in what amount?". Rules are tried in order.
-# "What does NEC stand for?", "what does nec mean", "What is NATO short for?"
-# An acronym is in capitals, unless it is asked what it stands for ("what does nec
+# "What does RNLI stand for?", "what does rnli stand for", "What is NATO short for?"
+# An acronym is in capitals, unless it is asked what it stands for ("what does rnli
 # stand for"): "what did the judge mean" asks no acronym.
 _ACRONYM_ASK = re.compile(
     r"\b[Ww]hat\s+(?:does|do|did|is)\s+(?:the\s+)?"
@@ -393,7 +393,7 @@ _QUESTION_PHRASE = re.compile(
     r"\bhow\s+(?:long|old|far|often|big|large|much|many|soon)\b"
     # "When did that happen?": that something happened is the question, not its topic.
     r"|\b(?:happen(?:s|ed|ing)?|occur(?:s|red|ring)?|take\s+place|took\s+place)\b"
-    # "What does NEC stand for?": what an acronym stands for is asked, not "stand".
+    # "What does NATO stand for?": what an acronym stands for is asked, not "stand".
     r"|\bstands?\s+for\b|\bshort\s+for\b|\bmean\s*\??\s*$",
     re.I,
 )
