@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 
 from bot.answering.extractive import (  # noqa: E402
     READER_CHUNKS,
+    Reading,
     ScoredSentence,
     compose,
 )
@@ -63,8 +64,11 @@ from index.sentences import Sentence  # noqa: E402
 
 FOLDS = 5
 SENTENCE_L2 = 1.0
-CONFIDENCE_L2 = 1.0
+CONFIDENCE_L2 = 10.0
 PLATT_L2 = 0.1
+# Weight of a withheld reading (a question read without the sentences that answer it)
+# among the confidence model's training rows, beside 1 for a question as asked.
+WITHHELD_WEIGHT = 1.0
 DEFAULT_OUT = ROOT / "bot" / "answering" / "reader_weights.json"
 
 
@@ -78,6 +82,9 @@ class Example:
     features: np.ndarray
     labels: np.ndarray
     evidence: dict[str, float]
+    # The question read with the sentences that state its facts withheld: an example
+    # of a question about the story whose answer the articles do not give.
+    withheld: bool = False
 
 
 def sentence_label(text: str, dialogue: Dialogue) -> float:
@@ -88,8 +95,12 @@ def sentence_label(text: str, dialogue: Dialogue) -> float:
     return sum(found) / len(found) if dialogue.mode == "all" else float(any(found))
 
 
-def collect(qa_file: Path, store: Path, shared: dict) -> list[Example]:
-    """The examples of one QA file, read against the index in `store`."""
+def collect(qa_file: Path, store: Path, shared: dict, withhold: bool = False) -> list[Example]:
+    """The examples of one QA file, read against the index in `store`.
+
+    With `withhold`, each question whose candidates state its facts is read a second
+    time without those sentences (a `withheld` example, never right).
+    """
     from bot.answering.engine import AnswerEngine
     from bot.answering.followup import resolve_followup
     from bot.answering.memory import Turn
@@ -122,24 +133,35 @@ def collect(qa_file: Path, store: Path, shared: dict) -> list[Example]:
         search_text = resolve_followup(last, history)
         question = Question.parse(last, search_text)
         top_k = max(settings.top_k, READER_CHUNKS)
-        chunks = engine.index.search(search_text, top_k=top_k)
+        chunks = engine.index.search(question.search_text, top_k=top_k)
         reading = engine.extractive.read(question, chunks, stats)
         if not reading.sentences:
             continue
-        texts = [s.sentence.text for s in reading.sentences]
-        order = sorted(range(len(texts)), key=lambda i: texts[i])
-        examples.append(
-            Example(
-                dialogue,
-                question.kind,
-                [texts[i] for i in order],
-                reading.features[order],
-                np.array([sentence_label(texts[i], dialogue) for i in order]),
-                reading.evidence,
+        examples.append(example_of(dialogue, question.kind, reading))
+        if withhold and examples[-1].labels.max() > 0:
+            held = engine.extractive.read(
+                question, chunks, stats, lambda text, d=dialogue: sentence_label(text, d) > 0
             )
-        )
+            if held.sentences:
+                examples.append(example_of(dialogue, question.kind, held, withheld=True))
     engine.memory.close()
     return examples
+
+
+def example_of(
+    dialogue: Dialogue, kind: AnswerKind, reading: Reading, withheld: bool = False
+) -> Example:
+    texts = [s.sentence.text for s in reading.sentences]
+    order = sorted(range(len(texts)), key=lambda i: texts[i])
+    return Example(
+        dialogue,
+        kind,
+        [texts[i] for i in order],
+        reading.features[order],
+        np.array([sentence_label(texts[i], dialogue) for i in order]),
+        reading.evidence,
+        withheld,
+    )
 
 
 def neutral_weights() -> ReaderWeights:
@@ -174,25 +196,39 @@ def answer_outcome(example: Example, logits: np.ndarray) -> tuple[np.ndarray, bo
 
 
 def fit(
-    train: list[Example], dev: list[Example], cost_wrong: float, sources: dict
+    train: list[Example],
+    dev: list[Example],
+    cost_wrong: float,
+    sources: dict,
+    withheld_weight: float = WITHHELD_WEIGHT,
 ) -> ReaderWeights:
-    sentence = fit_sentences(train)
+    # The sentence model learns from the questions as asked; withheld readings have no
+    # answer to pick and serve only the confidence model.
+    asked = [e for e in train if not e.withheld]
+    sentence = fit_sentences(asked)
     # Cross-fitted sentence scores for the confidence model's training rows. Dialogues
     # asking for the same facts (rewordings of one question) share a fold, so no fold
     # is scored by a model that has seen its question in other words.
     folds = [
         zlib.crc32("|".join(e.dialogue.facts or e.dialogue.turns).encode()) % FOLDS for e in train
     ]
-    rows, labels = [], []
+    rows, labels, weights = [], [], []
     for fold in range(FOLDS):
-        fitted = fit_sentences([e for e, f in zip(train, folds, strict=True) if f != fold])
+        fitted = fit_sentences(
+            [e for e, f in zip(train, folds, strict=True) if f != fold and not e.withheld]
+        )
         for example, f in zip(train, folds, strict=True):
             if f == fold:
                 features, right = answer_outcome(example, fitted.logits(example.features))
                 rows.append(features)
                 labels.append(float(right))
+                weights.append(withheld_weight if example.withheld else 1.0)
     confidence = fit_logistic(
-        np.vstack(rows), np.array(labels), CONFIDENCE_FEATURES, l2=CONFIDENCE_L2
+        np.vstack(rows),
+        np.array(labels),
+        CONFIDENCE_FEATURES,
+        sample_weight=np.array(weights),
+        l2=CONFIDENCE_L2,
     )
     # Platt scaling on dev: one slope and offset map the confidence model's logit to
     # the rate at which dev answers are right. With calibrated probabilities the cut
@@ -222,7 +258,9 @@ def fit(
     info = {
         "trained_on": sources["train"],
         "cut_chosen_on": sources["dev"],
-        "train_dialogues": len(train),
+        "train_dialogues": len(asked),
+        "train_withheld_readings": len(train) - len(asked),
+        "withheld_weight": withheld_weight,
         "train_right_when_cross_fitted": int(sum(labels)),
         "dev_dialogues": len(dev),
         "cost": f"wrong answer {cost_wrong:g}, needless abstention 1",
@@ -286,6 +324,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--cost-wrong", type=float, default=2.0)
     parser.add_argument(
+        "--withheld-weight",
+        type=float,
+        default=WITHHELD_WEIGHT,
+        help="weight of questions read without their answer sentences (0: none)",
+    )
+    parser.add_argument(
         "--cache", type=Path, default=None, help="keep the collected features here and reuse them"
     )
     args = parser.parse_args()
@@ -293,7 +337,9 @@ def main() -> None:
     if args.cache is not None and args.cache.exists():
         train, dev = pickle.loads(args.cache.read_bytes())
     else:
-        train = [e for qa, store in pairs(args.train) for e in collect(qa, store, shared)]
+        train = [
+            e for qa, store in pairs(args.train) for e in collect(qa, store, shared, withhold=True)
+        ]
         dev = [e for qa, store in pairs(args.dev) for e in collect(qa, store, shared)]
         if args.cache is not None:
             args.cache.write_bytes(pickle.dumps((train, dev)))
@@ -302,7 +348,7 @@ def main() -> None:
         part: [f"{qa.parent.name}/{qa.name}" for qa, _ in pairs(values)]
         for part, values in (("train", args.train), ("dev", args.dev))
     }
-    weights = fit(train, dev, args.cost_wrong, sources)
+    weights = fit(train, dev, args.cost_wrong, sources, args.withheld_weight)
     weights.dump(args.out)
     print(json.dumps(weights.info["dev_at_cut"]))
     print(f"wrote {args.out}")

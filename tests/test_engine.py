@@ -18,6 +18,7 @@ from constants import CORPUS, DEV_FILE, ENV_PREFIXES, FIRST_QUESTION, FOLLOW_UP,
 
 from bot.answering.answer import Answer
 from bot.answering.engine import AnswerEngine
+from bot.answering.questions import Question
 from bot.settings import BotSettings
 from index.articles import Article, load_corpus
 from index.indexer import run_index
@@ -496,3 +497,18 @@ def test_engine_reads_the_store_not_the_corpus_folder(module_env: Path, tmp_path
     answer = engine.ask(new_conversation(), "How much will the bridge cost?")
 
     assert_states(answer, "£4.2 million")
+
+
+def test_a_reading_can_withhold_the_sentences_that_answer(bridge_engine: AnswerEngine) -> None:
+    """Training reads a question as if the articles did not state its answer."""
+    question = Question.parse("Who is the architect of the bridge?")
+    chunks = bridge_engine.index.search(question.search_text, top_k=8)
+    stats = bridge_engine.term_stats()
+    full = bridge_engine.extractive.read(question, chunks, stats)
+    held = bridge_engine.extractive.read(
+        question, chunks, stats, withhold=lambda text: "Tomasz Nowak" in text
+    )
+
+    assert any("Tomasz Nowak" in s.sentence.text for s in full.sentences)
+    assert held.sentences and not any("Tomasz Nowak" in s.sentence.text for s in held.sentences)
+    assert len(held.sentences) < len(full.sentences)

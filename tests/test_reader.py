@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.answering.questions import AnswerKind, Question, answer_kind, kind_match, unwrap
+from bot.answering.questions import (
+    AnswerKind,
+    Question,
+    answer_kind,
+    kind_match,
+    spell_out,
+    unwrap,
+)
 from bot.answering.reader import (
     CONFIDENCE_FEATURES,
     SENTENCE_FEATURES,
@@ -20,6 +27,7 @@ from bot.answering.reader import (
     ReaderWeights,
     WordVectors,
     fit_logistic,
+    kind_nearness,
     sentence_features,
 )
 from bot.evaluation import Dialogue, DialogueResult
@@ -58,6 +66,12 @@ def load_script(name: str):
         ("What day of the week was the vote?", AnswerKind.DAY),
         ("How long did the strike last?", AnswerKind.DURATION),
         ("Tell me about the harbour.", AnswerKind.OTHER),
+        ("no, I meant which towns were flooded", AnswerKind.LIST),
+        ("Sorry, I was asking about the date", AnswerKind.WHEN),
+        ("What does RNLI stand for?", AnswerKind.EXPANSION),
+        ("what does rnli stand for", AnswerKind.EXPANSION),
+        ("What is NATO short for?", AnswerKind.EXPANSION),
+        ("What did the mayor mean by that?", AnswerKind.OTHER),
     ],
 )
 def test_answer_kind_reads_wrapped_and_new_forms(question: str, kind: AnswerKind) -> None:
@@ -66,8 +80,34 @@ def test_answer_kind_reads_wrapped_and_new_forms(question: str, kind: AnswerKind
 
 def test_unwrap_drops_the_wrapper_only() -> None:
     assert unwrap("Could you tell me who won?") == "who won?"
+    assert unwrap("no, I meant who lost") == "who lost"
+    assert unwrap("No one was hurt?") == "No one was hurt?"
     assert unwrap("Who won?") == "Who won?"
     assert unwrap("Tell me") == "Tell me"  # nothing left: kept whole
+
+
+@pytest.mark.parametrize(
+    ("typed", "written"),
+    [
+        ("wat age is the mayor", "what age is the mayor"),
+        ("whats the name of the bakery", "what is the name of the bakery"),
+        ("how many hrs did the strike last", "how many hours did the strike last"),
+        ("how many ppl r stuck", "how many people are stuck"),
+        ("Whats on?", "what is on?"),  # capitalised where the question opens
+        ("Did R. Kelly visit Wat Arun?", "Did R. Kelly visit Wat Arun?"),  # names inside it
+        ("didnt u say", "didn't you say"),
+    ],
+)
+def test_chat_shorthand_is_spelled_out(typed: str, written: str) -> None:
+    assert spell_out(typed) == written
+
+
+def test_a_chat_typed_question_is_read_as_written() -> None:
+    typed = Question.parse("wat age is the mayor")
+    written = Question.parse("What age is the mayor?")
+    assert typed.kind is written.kind is AnswerKind.NUMBER
+    assert typed.terms == written.terms
+    assert Question.parse("how many yrs did she serve").terms == ("year", "serv")
 
 
 @pytest.mark.parametrize(
@@ -89,6 +129,19 @@ def test_unwrap_drops_the_wrapper_only() -> None:
             "Which towns were flooded?",
             1.0,
         ),
+        (
+            AnswerKind.EXPANSION,
+            "Crews of the Royal National Lifeboat Institution (RNLI) launched two boats.",
+            "What does RNLI stand for?",
+            1.0,
+        ),
+        (
+            AnswerKind.EXPANSION,
+            "The Royal Society for the Prevention of Cruelty to Animals was called.",
+            "what does rspca stand for",
+            1.0,
+        ),
+        (AnswerKind.EXPANSION, "The RNLI launched two boats.", "What does RNLI stand for?", 0.0),
     ],
 )
 def test_kind_match_of_new_kinds(
@@ -137,6 +190,36 @@ def test_entities_and_kind_features(embed_model) -> None:
     assert features[0, column["chunk_rank"]] == 0.5
     assert features[0, column["lead"]] < features[1, column["lead"]]
     assert evidence["kind_absent"] == 0.0
+
+
+def test_a_value_of_the_asked_kind_counts_more_next_to_the_question_words() -> None:
+    question = Question.parse("How old is Ellen Marsh?")
+    near = kind_nearness(question, "Carpenter Ellen Marsh, 52, opened the workshop.")
+    far = kind_nearness(question, "Ellen Marsh opened the workshop, which now has 52 chairs.")
+    none = kind_nearness(question, "Ellen Marsh opened the workshop.")
+
+    assert near == 1.0
+    assert 0.0 < far < near
+    assert none == 0.0
+
+
+def test_asked_share_counts_what_the_question_asks_of_its_names(embed_model) -> None:
+    """'married' missing is one word missing of one asked; a reported quote answers 'say'."""
+    idf = {t: 1.0 for t in ("ellen", "marsh", "marri", "say", "mayor")}
+    words = WordVectors(embed_model)
+    column = SENTENCE_FEATURES.index("asked_share")
+
+    def share(question: str, sentence: str) -> float:
+        parsed = Question.parse(question)
+        features, _ = sentence_features(
+            parsed, [candidate(sentence)], np.zeros(1), np.zeros(1), np.zeros(1), idf, words
+        )
+        return float(features[0, column])
+
+    assert share("Is Ellen Marsh married?", "Ellen Marsh opened the workshop.") == 0.0
+    assert share("Is Ellen Marsh married?", "Ellen Marsh married in 2019.") == 1.0
+    assert share("What did Ellen Marsh say about the Mayor?", "Ellen Marsh claims the Mayor lied.")
+    assert share("What did Ellen Marsh say about the Mayor?", "‘He lied,’ Ellen Marsh wrote.")
 
 
 # ---------------------------------------------------------------- fitting
@@ -252,6 +335,18 @@ def test_a_followup_about_a_person_borrows_the_names_of_the_previous_answer() ->
     assert resolve_followup("Which beach was closed on Monday?", history) == (
         "Which beach was closed on Monday?"
     )
+
+
+def test_a_corrected_question_starts_a_new_topic() -> None:
+    from bot.answering.followup import resolve_followup
+    from bot.answering.memory import Turn
+
+    history = [Turn("How old is the mayor?", "How old is the mayor?", "She is 52 [1]", 0.0)]
+    corrected = "no, I meant which towns were flooded"
+
+    assert resolve_followup(corrected, history) == corrected
+    assert Question.parse(corrected).search_text == "which towns were flooded"
+    assert Question.parse(corrected).terms == ("town", "flood")
 
 
 def test_a_possessive_inside_a_full_question_starts_a_new_topic() -> None:

@@ -122,7 +122,7 @@ class AnswerEngine:
         # One look at the index pointer per question: search and statistics share it.
         generation = self.index.generation()
         top_k = max(self.top_k, READER_CHUNKS)
-        chunks = self.index.search(search_text, top_k=top_k, generation=generation)
+        chunks = self.index.search(parsed.search_text, top_k=top_k, generation=generation)
         return self.extractive.answer(parsed, chunks, self.term_stats(generation))
 
     def warm_up(self, prefill_sentences: int = 1000) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,12 +110,24 @@ class ExtractiveAnswerer:
         """Embed the content words of `texts` ahead of the questions that need them."""
         self.words.get([w for text in texts for _, w in surface_terms(text)])
 
-    def read(self, question: Question, chunks: list[NodeWithScore], stats: TermStats) -> Reading:
-        """Every distinct sentence of the chunks with its features and score, best first."""
+    def read(
+        self,
+        question: Question,
+        chunks: list[NodeWithScore],
+        stats: TermStats,
+        withhold: Callable[[str], bool] | None = None,
+    ) -> Reading:
+        """Every distinct sentence of the chunks with its features and score, best first.
+
+        Sentences for which `withhold` is true are read as if the articles did not have
+        them (training shows the reader questions whose answer is not stated).
+        """
         candidates: dict[str, tuple[Sentence, dict, Candidate]] = {}
         for rank, hit in enumerate(chunks, 1):
             node = hit.node
             sentences = _chunk_sentences(node.get_content(), chunk_offset(node))
+            if withhold is not None:
+                sentences = tuple(s for s in sentences if not withhold(s.text))
             for i, sentence in enumerate(sentences):
                 # A question in the article (a sub-heading, say) never answers one.
                 if sentence.text.endswith("?") or sentence.text in candidates:

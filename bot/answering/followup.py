@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from bot.answering.memory import Turn
-from bot.answering.questions import content_terms
+from bot.answering.questions import content_terms, unwrap
 
 _REFERS_BACK = re.compile(
     r"\b(he|she|it|they|him|her|them|his|hers|its|their|theirs|that|this|those|these|"
@@ -38,6 +38,7 @@ def is_followup(question: str) -> bool:
     own: in "How many members could lose their membership?" "their" points at
     "members", and the question starts a new topic.
     """
+    question = unwrap(question)  # "no, I meant which groups were banned" asks afresh
     terms = len(content_terms(question))
     if terms < _MIN_STANDALONE_TERMS:
         return True
@@ -67,5 +68,5 @@ def resolve_followup(question: str, history: list[Turn]) -> str:
             if n not in subject
         ]
         if names:
-            return f"{subject} {' '.join(names[:_BORROWED_NAMES])} {question}"
-    return f"{subject} {question}"
+            return f"{subject} {' '.join(names[:_BORROWED_NAMES])} {unwrap(question)}"
+    return f"{subject} {unwrap(question)}"

@@ -65,6 +65,7 @@ class AnswerKind(Enum):
     WHERE = "where"
     REASON = "reason"
     ORG = "org"
+    EXPANSION = "expansion"  # what an acronym stands for
     DAY = "day"
     YES_NO = "yes_no"
     LIST = "list"
@@ -74,12 +75,14 @@ class AnswerKind(Enum):
 # How people wrap a question: "Tell me who…", "I'd like to know when…", "Can you say
 # how many…". The wrapper is dropped before the question words are read.
 _WRAPPER = re.compile(
-    r"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi)[,\s]+)*"
+    r"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi|no|nope|sorry|oops|actually|wait)[,.!\s]+)*"
     r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show|give|remind)\s+me"
     r"|(?:please\s+)?(?:tell|show|remind)\s+me|(?:do|does)\s+(?:you|anyone)\s+know"
     r"|(?:u|you)\s+know|i(?:'d|’d|\s+would)\s+like\s+to\s+know|i\s+(?:want|need)\s+to\s+know"
     r"|i(?:'m|’m|\s+am)\s+(?:curious|wondering)(?:\s+about)?|i\s+wonder"
-    r"|(?:any\s+idea|find\s+out|explain))\b[,:\s]*",
+    r"|(?:any\s+idea|find\s+out|explain)"
+    # A corrected question: "no, I meant which groups…", "sorry, I was asking who…".
+    r"|i\s+meant?|i\s+was\s+asking(?:\s+about)?)\b[,:\s]*",
     re.IGNORECASE,
 )
 _LIST_VERB = re.compile(r"^\s*(?:please\s+)?(?:list|name|enumerate)\b", re.IGNORECASE)
@@ -101,6 +104,75 @@ _ORG_WORDS = (
 )
 
 
+# How people type in a chat: shorthand and dropped apostrophes, written out so the
+# question words and terms are read as in a written question ("wat age" -> "what age",
+# "whats" -> "what is", "hrs" -> "hours"). General English chat spelling, nothing else.
+_CHAT_WORDS = {
+    "u": "you",
+    "ur": "your",
+    "r": "are",
+    "ppl": "people",
+    "pls": "please",
+    "plz": "please",
+    "wat": "what",
+    "wut": "what",
+    "wht": "what",
+    "whats": "what is",
+    "wats": "what is",
+    "whos": "who is",
+    "wheres": "where is",
+    "whens": "when is",
+    "hows": "how is",
+    "hw": "how",
+    "wen": "when",
+    "abt": "about",
+    "bc": "because",
+    "cuz": "because",
+    "coz": "because",
+    "yr": "year",
+    "yrs": "years",
+    "hr": "hour",
+    "hrs": "hours",
+    "mins": "minutes",
+    "govt": "government",
+    "gov": "government",
+    "dont": "don't",
+    "didnt": "didn't",
+    "doesnt": "doesn't",
+    "isnt": "isn't",
+    "wasnt": "wasn't",
+    "werent": "weren't",
+    "arent": "aren't",
+    "cant": "can't",
+    "wont": "won't",
+    "im": "I'm",
+    "b4": "before",
+    "2day": "today",
+    "tmrw": "tomorrow",
+    "w/": "with",
+}
+_CHAT_WORD = re.compile(
+    r"(?<![\w'’])(" + "|".join(re.escape(w) for w in _CHAT_WORDS) + r")(?![\w'’])", re.IGNORECASE
+)
+
+
+def spell_out(text: str) -> str:
+    """`text` with chat shorthand written out ("wat age is u" -> "what age is you").
+
+    Only lower-case shorthand, or a capitalised one opening the text: "Wat Arun" and
+    "R. Kelly" inside a question are names.
+    """
+
+    def written(match: re.Match[str]) -> str:
+        word = match.group()
+        opening = not text[: match.start()].strip()
+        if word.islower() or (opening and len(word) > 1):
+            return _CHAT_WORDS[word.lower()]
+        return word
+
+    return _CHAT_WORD.sub(written, text)
+
+
 def unwrap(question: str) -> str:
     """The question without a polite or indirect wrapper ("Tell me which …" -> "which …")."""
     stripped = _WRAPPER.sub("", question, count=1)
@@ -110,7 +182,19 @@ def unwrap(question: str) -> str:
 _PLACE_WORDS = r"(?:city|country|state|town|village|county|region|province|island|place|venue)"
 # Quiz-style questions put the question word anywhere: "...the newest landmark in which
 # US city?", "...a donation in what amount?". Rules are tried in order.
+# "What does RNLI stand for?", "what does rnli stand for", "What is NATO short for?"
+# An acronym is in capitals, unless it is asked what it stands for ("what does rnli
+# stand for"): "what did the judge mean" asks no acronym.
+_ACRONYM_ASK = re.compile(
+    r"\b[Ww]hat\s+(?:does|do|did|is)\s+(?:the\s+)?"
+    r"(?:([A-Z]{2,6})\s+(?:mean|[Ss]tands?\s+for|[Ss]hort\s+for)"
+    r"|([A-Za-z]{2,6})\s+(?:[Ss]tands?\s+for|[Ss]hort\s+for))\b"
+    r"|\b([A-Za-z]{2,6})\s+stands?\s+for\s+what\b"
+)
+# Between the words of a name: "Society for the Protection of…".
+_SMALL_WORDS = r"\s+(?:(?:of|for|and|the|on|in|to|at)\s+)*"
 _KIND_RULES = [
+    (_ACRONYM_ASK, AnswerKind.EXPANSION),
     (
         re.compile(r"\bday\s+of\s+the\s+week\b|^\s*(?:what|which|on\s+what)\s+day\b", re.I),
         AnswerKind.DAY,
@@ -169,7 +253,7 @@ _ELLIPSIS_KINDS = {
 
 def answer_kind(question: str) -> AnswerKind:
     """The kind of answer a question asks for, from its question words."""
-    ellipsis = _ELLIPSIS.match(question)
+    ellipsis = _ELLIPSIS.match(question) or _ELLIPSIS.match(unwrap(question))
     if ellipsis:
         return _ELLIPSIS_KINDS[ellipsis.group(1).lower()]
     if _LIST_VERB.search(question):
@@ -187,47 +271,63 @@ def answer_kind(question: str) -> AnswerKind:
 
 def kind_match(kind: AnswerKind, sentence: str, question: str) -> float:
     """How well a sentence offers the kind of answer asked for, 0..1."""
+    return max((strength for _, strength in kind_spans(kind, sentence, question)), default=0.0)
+
+
+def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.Match[str], float]]:
+    """The places where a sentence offers the kind of answer asked for, each with how well."""
     if kind is AnswerKind.WHEN:
-        if _PATTERNS["full_date"].search(sentence):
-            return 1.0
-        return 0.6 if _PATTERNS["rough_date"].search(sentence) else 0.0
+        full = [(m, 1.0) for m in _PATTERNS["full_date"].finditer(sentence)]
+        return full + [(m, 0.6) for m in _PATTERNS["rough_date"].finditer(sentence)]
     if kind is AnswerKind.NUMBER:
         # A number the question already holds ("in 2024") answers nothing.
         asked_numbers = {n.lower() for n in _PATTERNS["number"].findall(question)}
-        found = [n for n in _PATTERNS["number"].findall(sentence) if n.lower() not in asked_numbers]
-        return 1.0 if found else 0.0
+        return [
+            (m, 1.0)
+            for m in _PATTERNS["number"].finditer(sentence)
+            if m.group().lower() not in asked_numbers
+        ]
     if kind is AnswerKind.DURATION:
-        if _PATTERNS["duration"].search(sentence):
-            return 1.0
-        return 0.3 if _PATTERNS["number"].search(sentence) else 0.0
+        spans = [(m, 1.0) for m in _PATTERNS["duration"].finditer(sentence)]
+        return spans or [(m, 0.3) for m in _PATTERNS["number"].finditer(sentence)]
     asked = {w.lower() for w in _WORD.findall(question)}
     if kind is AnswerKind.REASON:
-        return 1.0 if _PATTERNS["reason"].search(sentence) else 0.0
+        return [(m, 1.0) for m in _PATTERNS["reason"].finditer(sentence)]
     if kind in (AnswerKind.WHO, AnswerKind.NAME):
-        names = _PATTERNS["name"].findall(sentence)
-        new = [n for n in names if not {w.lower() for w in n.split()} <= asked]
-        return 1.0 if new else 0.0
+        return [
+            (m, 1.0)
+            for m in _PATTERNS["name"].finditer(sentence)
+            if not {w.lower() for w in m.group().split()} <= asked
+        ]
     if kind is AnswerKind.WHERE:
-        places = _PATTERNS["place"].findall(sentence)
-        new = [p for p in places if p.split()[-1].lower() not in asked]
-        return 1.0 if new else 0.0
+        return [
+            (m, 1.0)
+            for m in _PATTERNS["place"].finditer(sentence)
+            if m.group().split()[-1].lower() not in asked
+        ]
     if kind is AnswerKind.DAY:
-        match = _PATTERNS["weekday"].search(sentence)
-        if match is None:
-            return 0.0
         # "today" names a day only through the article's date.
-        return (
-            1.0
-            if match.group().lower().endswith("day") and match.group().lower() != "today"
-            else 0.5
-        )
+        return [
+            (m, 1.0 if m.group().lower().endswith("day") and m.group().lower() != "today" else 0.5)
+            for m in _PATTERNS["weekday"].finditer(sentence)
+        ][:1]
     if kind is AnswerKind.ORG:
-        orgs = _PATTERNS["org"].findall(sentence)
-        new = [o for o in orgs if not {w.lower() for w in o.split()} <= asked]
-        return 1.0 if new else 0.0
+        return [
+            (m, 1.0)
+            for m in _PATTERNS["org"].finditer(sentence)
+            if not {w.lower() for w in m.group().split()} <= asked
+        ]
     if kind is AnswerKind.LIST:
-        return 1.0 if _PATTERNS["list"].search(sentence) else 0.0
-    return 0.0
+        return [(m, 1.0) for m in _PATTERNS["list"].finditer(sentence)]
+    if kind is AnswerKind.EXPANSION:
+        asked_acronym = _ACRONYM_ASK.search(question)
+        if asked_acronym is None:
+            return []
+        letters = next(g for g in asked_acronym.groups() if g).upper()
+        # Capitalised words with those initials, small words allowed between them.
+        spelled = _SMALL_WORDS.join(rf"{letter}[a-z]+" for letter in letters)
+        return [(m, 1.0) for m in re.finditer(rf"\b{spelled}\b", sentence)]
+    return []
 
 
 @lru_cache(maxsize=1)
@@ -292,7 +392,9 @@ def content_terms(text: str) -> list[str]:
 _QUESTION_PHRASE = re.compile(
     r"\bhow\s+(?:long|old|far|often|big|large|much|many|soon)\b"
     # "When did that happen?": that something happened is the question, not its topic.
-    r"|\b(?:happen(?:s|ed|ing)?|occur(?:s|red|ring)?|take\s+place|took\s+place)\b",
+    r"|\b(?:happen(?:s|ed|ing)?|occur(?:s|red|ring)?|take\s+place|took\s+place)\b"
+    # "What does NATO stand for?": what an acronym stands for is asked, not "stand".
+    r"|\bstands?\s+for\b|\bshort\s+for\b|\bmean\s*\??\s*$",
     re.I,
 )
 
@@ -308,6 +410,9 @@ class Question:
 
     @classmethod
     def parse(cls, text: str, search_text: str | None = None) -> Question:
-        search_text = search_text or text
+        text = spell_out(text)
+        search_text = spell_out(search_text or text)
+        # Searched and read without a wrapper: "tell", "know", "meant" are not its topic.
+        search_text = unwrap(search_text)
         terms = content_terms(_QUESTION_PHRASE.sub(" ", search_text))
         return cls(text, search_text, tuple(dict.fromkeys(terms)), answer_kind(text))

@@ -30,7 +30,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.utils import globals_helper
 
-from bot.answering.questions import AnswerKind, Question, content_terms, kind_match
+from bot.answering.questions import AnswerKind, Question, content_terms, kind_match, kind_spans
 from bot.answering.vectors import SentenceVectors
 
 SENTENCE_FEATURES = (
@@ -44,7 +44,9 @@ SENTENCE_FEATURES = (
     "worst_missing",  # 1 - similarity of the least matched missing term (0 if none missing)
     "kind_hit",  # offers the kind of answer asked for (a date for "when"...)
     "kind_miss",  # a kind was asked for and the sentence does not offer it
+    "kind_near",  # how close what it offers of that kind is to the question's words in it
     "entities",  # share of the names and numbers of the question the sentence holds
+    "asked_share",  # share of the question's other terms (what it asks of them) it holds
     "novelty",  # share of the sentence's terms the question does not use
     "chunk_rank",  # 1 / rank of its chunk in retrieval
     "neighbour",  # best meaning of the sentences before and after it
@@ -60,7 +62,9 @@ CONFIDENCE_FEATURES = (
     "top_meaning",
     "top_worst_missing",  # how far the best sentence's least matched question word is
     "top_kind_hit",
+    "top_kind_near",
     "top_entities",
+    "top_asked_share",
     "articles",  # log of how many articles the candidates come from: distractors
     "unseen",  # IDF share of the question's terms the corpus never uses
     "unseen_unmatched",  # of those, how far the nearest candidate word is in meaning
@@ -74,6 +78,7 @@ WEIGHTS_FILE = "reader_weights.json"
 # are the cost of the reader, so only the sentences that could win are compared.
 SOFT_CANDIDATES = 12
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")  # words and numbers
 _ENTITY = re.compile(r"\b(?:[A-Z][A-Za-z'’\-]+|[A-Z]{2,}|\d[\d,.]*)\b")
 
 
@@ -128,7 +133,8 @@ def question_entities(question: Question) -> set[str]:
         at_start = not before or before[-1] in ".?!"
         if at_start and match.group()[0].isupper() and not match.group().isupper():
             continue
-        found.add(match.group().lower())
+        # "Marsh's job": the name is Marsh.
+        found.add(re.sub(r"['’]s$", "", match.group().lower()))
     return found
 
 
@@ -187,11 +193,30 @@ def sentence_features(
     kinds = np.array(
         [kind_match(question.kind, c.text, question.text) if asked else 0.0 for c in candidates]
     )
+    near = np.array(
+        [
+            kind_nearness(question, c.text) if asked and k > 0 else 0.0
+            for c, k in zip(candidates, kinds, strict=True)
+        ]
+    )
     entities = question_entities(question)
     ent = np.array(
         [
             sum(e in c.text.lower() for e in entities) / len(entities) if entities else 0.0
             for c in candidates
+        ]
+    )
+    # Unweighted: a word the corpus never uses weighs as much as any other here, so
+    # "married" missing counts as one missing word, not as the question's rarest one.
+    entity_terms = {t for e in entities for t in content_terms(e)}
+    asked_terms = [t for t in terms if t not in entity_terms]
+    asked_share = np.array(
+        [
+            sum(t in p or (t in _REPORTING and reports(c.text, p)) for t in asked_terms)
+            / len(asked_terms)
+            if asked_terms
+            else 1.0
+            for c, p in zip(candidates, present, strict=True)
         ]
     )
     query_terms = set(terms)
@@ -208,7 +233,9 @@ def sentence_features(
             worst,
             kinds,
             (1.0 - kinds) * asked,
+            near,
             ent,
+            asked_share,
             novelty,
             [1.0 / c.chunk_rank for c in candidates],
             neighbour_meanings,
@@ -229,6 +256,67 @@ def sentence_features(
         "yes_no": float(question.kind is AnswerKind.YES_NO),
     }
     return features, evidence
+
+
+# Words between a value of the asked kind and the nearest question word at which
+# nearness halves: "Marsh, 52," is a value about Marsh; a date a clause away may not be.
+_NEAR_WORDS = 4.0
+
+
+@lru_cache(maxsize=20_000)
+def _tokens(sentence: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    """Each word or number of a sentence: its offsets and stems (cached: sentences recur)."""
+    return tuple(
+        (m.start(), m.end(), frozenset(content_terms(m.group()))) for m in _TOKEN.finditer(sentence)
+    )
+
+
+def kind_nearness(question: Question, sentence: str) -> float:
+    """How near the sentence's values of the asked kind are to the question's words in it.
+
+    1 when one is next to a question word, halving every few words between, 0 when
+    the sentence offers none or holds no question word: a value far from what the
+    question names may be about something else ("the year a group was set up"
+    answered by the date of a meeting about it).
+    """
+    spans = kind_spans(question.kind, sentence, question.text)
+    if not spans:
+        return 0.0
+    terms = set(question.terms)
+    tokens = _tokens(sentence)
+    words = [(a, b) for a, b, _ in tokens]
+    held = [i for i, (_, _, stems) in enumerate(tokens) if stems & terms]
+    if not held:
+        return 0.0
+    best = 0.0
+    for match, strength in spans:
+        inside = [i for i, (a, b) in enumerate(words) if a < match.end() and b > match.start()]
+        if not inside:
+            continue
+        first, last = inside[0], inside[-1]
+        # Question words inside the value itself ("Harbour Rowing Club") do not count.
+        gaps = [
+            first - i - 1 if i < first else i - last - 1 for i in held if not first <= i <= last
+        ]
+        if gaps:
+            best = max(best, strength * 0.5 ** (min(gaps) / _NEAR_WORDS))
+    return best
+
+
+# Verbs of reported speech: "What did X say about Y?" is answered by a sentence in
+# which X claims, tweets or writes it, or by a quotation.
+_REPORTING = frozenset(
+    content_terms(
+        "say said tell told claim write wrote tweet insist state add describe call announce "
+        "argue warn accuse deny admit suggest reply respond comment"
+    )
+)
+_QUOTATION = re.compile('[‘“"]')
+
+
+def reports(sentence: str, terms: frozenset[str]) -> bool:
+    """Whether a sentence (with content `terms`) reports what someone said."""
+    return bool(terms & _REPORTING) or _QUOTATION.search(sentence) is not None
 
 
 def _question_words(question: Question) -> list[str]:
@@ -253,7 +341,9 @@ def confidence_features(
             row[column["meaning"]],
             row[column["worst_missing"]],
             row[column["kind_hit"]],
+            row[column["kind_near"]],
             row[column["entities"]],
+            row[column["asked_share"]],
             evidence["articles"],
             evidence["unseen"],
             evidence["unseen_unmatched"],
