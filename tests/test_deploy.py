@@ -252,3 +252,5 @@ def test_storybot_stores_lists_each_namespace_and_its_generations(
     assert lines[mine + 2].split()[0] == "previous"
     assert f"{namespace}-two" in lines
     assert " chunks " in lines[mine + 1]
+    # The same list as `storybot index --list`.
+    assert run(folder, env, "index", "--list").stdout == listed.stdout

@@ -37,11 +37,19 @@ def index_command(
     rebuild: Annotated[bool, typer.Option(help="Re-embed every article from scratch.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Print what would change; write nothing.")] = False,
     wait: Annotated[float, typer.Option(help="Seconds to wait for another indexer to finish.")] = 0,
+    list_stores: Annotated[
+        bool, typer.Option("--list", help="List the stories in the store (`storybot stores`).")
+    ] = False,
 ) -> None:
     """Re-index the corpus: embed added and changed articles, drop removed ones."""
     from index.articles import load_corpus
     from index.indexer import preview, run_index
 
+    if list_stores:
+        from bot.cli.stores import stores_command
+
+        stores_command(store)
+        return
     settings = load_settings(IndexSettings, corpus_dir=corpus, store_dir=store)
     try:
         articles = load_corpus(settings.corpus_dir)
