@@ -4,7 +4,7 @@ With CHROMA_HOST, Chroma holds the vectors, the chunk texts (term statistics are
 computed from them), the live-generation pointer and each generation's model.
 What Chroma cannot hold is kept in Redis (STORYBOT_REDIS_URL):
 
-- the BM25 index of each generation: the very files `bm25s` writes in embedded
+- the BM25 index and manifest of each layer: the very files written in embedded
   mode, so a bot on another machine searches the same keyword index, with the
   same results, as one beside the store. The local `chroma run` server has no
   keyword search to use instead: `collection.search` (sparse vectors, BM25) answers
