@@ -73,7 +73,8 @@ class IndexPlan:
 
     @property
     def to_copy(self) -> list[Article]:
-        """Articles whose chunks and vectors are carried over from the live generation."""
+        """Articles whose chunks and vectors are carried over from the live generation
+        (left in their layer, or copied into the new one)."""
         return [] if self.rebuild else self.unchanged
 
     @property
@@ -236,7 +237,7 @@ def plan_layers(live: Generation | None, catalog: Catalog, plan: IndexPlan) -> L
     """Which layers the new generation keeps and what its new layer must carry over."""
     if live is None or plan.rebuild:
         return LayerLayout()
-    carried = {a.doc_id for a in plan.unchanged}
+    carried = {a.doc_id for a in plan.to_copy}
     # Live chunks after this re-index, in the base and above it.
     in_base = sum(catalog.chunks_of(d) for d in catalog.held_by(0) if d in carried)
     above = sum(catalog.chunks_of(d) for d in carried) - in_base
