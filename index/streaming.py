@@ -222,13 +222,68 @@ def bm25_from_collection(
     if not len(corpus):
         corpus.close()
         return None
-    bm25 = bm25s.BM25()
+    bm25 = ColumnwiseBM25()
     bm25.index((token_ids, vocab), show_progress=False)
     del token_ids
     bm25.corpus = corpus
     return BM25Retriever(
         existing_bm25=bm25, similarity_top_k=min(CANDIDATES_PER_RETRIEVER, max(1, len(corpus)))
     )
+
+
+class ColumnwiseBM25(bm25s.BM25):
+    """`bm25s.BM25` whose score matrix is filled in place, column by column.
+
+    bm25s builds it from coordinate arrays that it then sorts, which holds about
+    five times the finished matrix at once; at hundreds of thousands of chunks
+    that was most of an index run's peak memory. This fills the finished CSC
+    arrays directly (columns sized by document frequency, rows in order), with
+    bm25s's own scoring functions, so the index, its files and its results are
+    the same.
+    """
+
+    def build_index_from_ids(
+        self,
+        unique_token_ids: list[int],
+        corpus_token_ids: list,
+        show_progress: bool = True,
+        leave_progress: bool = False,
+    ) -> dict:
+        if self.method in self.methods_requiring_nonoccurrence:  # not storybot's: defer
+            return super().build_index_from_ids(
+                unique_token_ids, corpus_token_ids, show_progress, leave_progress
+            )
+        self.nonoccurrence_array = None
+        n_docs, n_vocab = len(corpus_token_ids), len(unique_token_ids)
+        avg_doc_len = np.array([len(doc) for doc in corpus_token_ids]).mean()
+        doc_freqs = np.zeros(n_vocab, dtype=np.int64)
+        for doc in corpus_token_ids:
+            doc_freqs[np.unique(np.asarray(doc, dtype=np.int64))] += 1
+        compute_idf = bm25s.scoring._select_idf_scorer(self.idf_method)
+        idf = np.zeros(n_vocab, dtype=self.dtype)
+        for token_id in np.flatnonzero(doc_freqs):
+            idf[token_id] = compute_idf(int(doc_freqs[token_id]), N=n_docs)
+        calculate_tfc = bm25s.scoring._select_tfc_scorer(self.method)
+        indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+        np.cumsum(doc_freqs, out=indptr[1:])
+        data = np.empty(indptr[-1], dtype=self.dtype)
+        indices = np.empty(indptr[-1], dtype=self.int_dtype)
+        cursor = indptr[:-1].copy()
+        for row, doc in enumerate(corpus_token_ids):
+            terms, tf = np.unique(np.asarray(doc, dtype=np.int64), return_counts=True)
+            tfc = calculate_tfc(
+                tf_array=tf.astype(self.dtype),
+                l_d=len(doc),
+                l_avg=avg_doc_len,
+                k1=self.k1,
+                b=self.b,
+                delta=self.delta,
+            )
+            at = cursor[terms]
+            data[at] = idf[terms] * tfc
+            indices[at] = row
+            cursor[terms] += 1
+        return {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}
 
 
 def _to_global_ids(tokens: bm25s.tokenization.Tokenized, vocab: dict[str, int]) -> list[array]:
