@@ -41,7 +41,7 @@ from index.store import (
     open_store,
     storage_problem,
 )
-from index.streaming import copy_articles, embed_into, write_layer_files
+from index.streaming import LayerFiles, copy_articles, embed_into
 
 # Chunks embedded between two progress reports: a few seconds of work.
 PROGRESS_STEP = 256
@@ -278,6 +278,7 @@ def _build_generation(
     (index/streaming.py); on any failure the new layer is dropped and the live one stays."""
     embed_model = build_embed_model(settings)
     created: list[Collection] = []
+    files = LayerFiles(layout.removed)
 
     def on_created(layer: Collection) -> None:
         created.append(layer)
@@ -290,16 +291,17 @@ def _build_generation(
             live.dimension if live else 0,
             plan.to_embed,
             lambda batch, report: embed_nodes(settings, embed_model, batch, report),
+            files,
             progress,
             on_created=on_created,
             on_embedded=lambda: crash_point("embedded"),
         )
         for source, doc_ids in layout.copies:
-            copy_articles(store, source, layer, doc_ids)
+            copy_articles(store, source, layer, doc_ids, files)
         crash_point("written")
         folder = store.bm25_dir(layer.name)
         if folder is not None:
-            write_layer_files(layer, folder, layout.removed)
+            files.write(folder)
             store.publish_bm25(layer.name)
         crash_point("bm25")
     except BaseException:

@@ -1,10 +1,11 @@
 """Building a generation in batches, so that peak memory follows the batch, not the corpus.
 
 Articles are read, chunked, embedded and written to a new layer collection a
-batch at a time; articles carried over are copied a batch at a time; the
-layer's BM25 index is then built from the collection read back in pages,
-keeping only each chunk's token ids in memory (its node record waits on disk),
-never the vectors or LlamaIndex node objects of the whole corpus.
+batch at a time; articles carried over are copied a batch at a time. Each
+batch written is also tokenized for the layer's BM25 index (LayerFiles), which
+keeps only each chunk's token ids in memory (its node record waits on disk),
+never the vectors or LlamaIndex node objects of the whole corpus, and never
+reads the collection back.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -47,11 +48,14 @@ def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def write_nodes(store: StoryStore, layer: Collection, nodes: Sequence[BaseNode]) -> None:
+def write_nodes(
+    store: StoryStore, layer: Collection, nodes: Sequence[BaseNode], files: LayerFiles
+) -> None:
     vector_store = ChromaVectorStore(chroma_collection=layer)
     step = store.client.get_max_batch_size()  # Chroma refuses larger writes
     for part in batched(nodes, step):
         vector_store.add(list(part))
+    files.add_nodes(nodes, flat_metadata=vector_store.flat_metadata)
 
 
 def embed_into(
@@ -60,6 +64,7 @@ def embed_into(
     dimension: int,
     articles: Sequence[Article],
     embed_batch: Callable[[Sequence[Article], Progress | None], list[BaseNode]],
+    files: LayerFiles,
     progress: Progress | None = None,
     on_created: Callable[[Collection], None] | None = None,
     on_embedded: Callable[[], None] | None = None,
@@ -89,7 +94,7 @@ def embed_into(
             layer = store.new_layer(model_id, len(nodes[0].get_embedding()))
             if on_created is not None:
                 on_created(layer)
-        write_nodes(store, layer, nodes)
+        write_nodes(store, layer, nodes, files)
         del nodes  # before the next batch is embedded
     if layer is None:
         layer = store.new_layer(model_id, dimension)
@@ -113,7 +118,11 @@ def _batch_progress(progress: Progress, done: int, seen: int, total: int) -> Pro
 
 
 def copy_articles(
-    store: StoryStore, source: Collection, target: Collection, doc_ids: Sequence[str]
+    store: StoryStore,
+    source: Collection,
+    target: Collection,
+    doc_ids: Sequence[str],
+    files: LayerFiles,
 ) -> None:
     """Carry unchanged articles' chunks, vectors included, from one layer into a new one."""
     among: InclusionExclusionOperator = "$in"
@@ -133,6 +142,7 @@ def copy_articles(
                 documents=documents[start:end],
                 metadatas=metadatas[start:end],
             )
+        files.add_rows(batch["ids"], documents, metadatas)
 
 
 def all_documents(collection: Collection) -> list[str]:
@@ -173,62 +183,74 @@ class SpooledCorpus:
         self._file.close()
 
 
-def write_layer_files(collection: Collection, folder: Path, removed: Sequence[str]) -> None:
-    """Write a layer's BM25 index (if it has chunks) and its manifest into `folder`."""
-    manifest = LayerManifest(removed=list(removed))
-    bm25 = bm25_from_collection(collection, manifest)
-    if bm25 is not None:
-        bm25.persist(str(folder), show_progress=False)
-        bm25.corpus.close()
-    manifest.write(folder)  # last: a folder with a manifest is complete
+class LayerFiles:
+    """A layer's BM25 index and manifest, collected as its chunks are written.
 
-
-def bm25_from_collection(
-    collection: Collection, manifest: LayerManifest | None = None
-) -> BM25Retriever | None:
-    """The BM25 retriever `build_bm25` would make from the collection's nodes, built from pages.
-
-    The same records and the same tokenisation as `BM25Retriever.from_defaults`
-    (its defaults: English stop words and stemmer, its token pattern), so the
-    keyword results are the same. Only the token ids of the whole collection are
-    held, compactly; the chunk records wait on disk until `persist` writes them
-    (close the corpus after). `manifest`, if given, counts each chunk read.
-    None for an empty collection.
+    Reading a collection back costs Chroma's client memory in proportion to the
+    collection, so the chunks are taken as they go in: each is turned into the
+    record and the tokens `BM25Retriever.from_defaults` would make of the node
+    read back (its defaults: English stop words and stemmer, its token pattern),
+    so the keyword results are the same. Only the token ids are held, compactly;
+    the records wait on disk until `write` saves them.
     """
-    corpus = SpooledCorpus()
-    vocab: dict[str, int] = {}
-    token_ids: list[array[int]] = []
-    stemmer = Stemmer.Stemmer("english")
-    for offset in range(0, collection.count(), PAGE_CHUNKS):
-        page = collection.get(include=["documents", "metadatas"], limit=PAGE_CHUNKS, offset=offset)
+
+    def __init__(self, removed: Sequence[str] = ()):
+        self.manifest = LayerManifest(removed=list(removed))
+        self._corpus = SpooledCorpus()
+        self._vocab: dict[str, int] = {}
+        self._token_ids: list[array[int]] = []
+        self._stemmer = Stemmer.Stemmer("english")
+
+    def add_rows(
+        self, ids: Sequence[str], documents: Sequence[str], metadatas: Sequence[Mapping]
+    ) -> None:
+        """Chunks as Chroma holds them: ids, texts and metadata."""
         texts = []
-        for node_id, text, meta in zip(
-            page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
-        ):
+        for node_id, text, meta in zip(ids, documents, metadatas, strict=True):
             node = metadata_dict_to_node(dict(meta), text=text)
-            corpus.append(node_to_metadata_dict(node) | {"node_id": node_id})
+            self._corpus.append(node_to_metadata_dict(node) | {"node_id": node_id})
             texts.append(node.get_content(metadata_mode=MetadataMode.EMBED))
-            if manifest is not None:
-                manifest.add_chunk(meta)
-        # BM25Retriever's defaults, as `from_defaults` passes them.
+            self.manifest.add_chunk(meta)
         tokens = bm25s.tokenize(
             texts,
             stopwords="en",
-            stemmer=stemmer,
+            stemmer=self._stemmer,
             token_pattern=r"(?u)\b\w\w+\b",
             show_progress=False,
         )
-        token_ids.extend(_to_global_ids(tokens, vocab))
-    if not len(corpus):
-        corpus.close()
-        return None
-    bm25 = ColumnwiseBM25()
-    bm25.index((token_ids, vocab), show_progress=False)
-    del token_ids
-    bm25.corpus = corpus
-    return BM25Retriever(
-        existing_bm25=bm25, similarity_top_k=min(CANDIDATES_PER_RETRIEVER, max(1, len(corpus)))
-    )
+        self._token_ids.extend(_to_global_ids(tokens, self._vocab))
+
+    def add_nodes(self, nodes: Sequence[BaseNode], flat_metadata: bool = True) -> None:
+        """Chunks as `ChromaVectorStore.add` writes them."""
+        metadatas = []
+        for node in nodes:
+            meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=flat_metadata)
+            metadatas.append({k: "" if v is None else v for k, v in meta.items()})
+        documents = [node.get_content(metadata_mode=MetadataMode.NONE) for node in nodes]
+        self.add_rows([node.node_id for node in nodes], documents, metadatas)
+
+    def bm25(self) -> BM25Retriever | None:
+        """The BM25 retriever of the chunks added; None if there are none."""
+        if not len(self._corpus):
+            return None
+        bm25 = ColumnwiseBM25()
+        bm25.index((self._token_ids, self._vocab), show_progress=False)
+        self._token_ids = []
+        bm25.corpus = self._corpus
+        return BM25Retriever(
+            existing_bm25=bm25,
+            similarity_top_k=min(CANDIDATES_PER_RETRIEVER, max(1, len(self._corpus))),
+        )
+
+    def write(self, folder: Path) -> None:
+        """Save the BM25 index (if the layer has chunks) and the manifest into `folder`."""
+        try:
+            bm25 = self.bm25()
+            if bm25 is not None:
+                bm25.persist(str(folder), show_progress=False)
+            self.manifest.write(folder)  # last: a folder with a manifest is complete
+        finally:
+            self._corpus.close()
 
 
 class ColumnwiseBM25(bm25s.BM25):
