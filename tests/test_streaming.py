@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 from conftest import live_generation, make_settings, write_corpus
+from constants import ALLOTMENT_URL, LIGHTHOUSE_ID
 from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
+import index.indexer as indexer
 import index.streaming as streaming
 from index.articles import load_corpus
 from index.indexer import run_index
@@ -17,43 +19,37 @@ from index.store import open_store
 QUERIES = ["tomato blight", "Labour proscribed groups July", "lighthouse keeper storm", "Loach"]
 
 
-def test_small_batches_and_pages_give_the_reference_bm25(
+def test_every_layer_built_in_batches_has_the_reference_bm25(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(streaming, "ARTICLES_PER_BATCH", 1)
     monkeypatch.setattr(streaming, "COPY_ARTICLES_PER_BATCH", 1)
-    monkeypatch.setattr(streaming, "PAGE_CHUNKS", 7)
+    monkeypatch.setattr(indexer, "MAX_LAYERS", 2)
     corpus = write_corpus(tmp_path / "corpus")
     settings = make_settings(corpus, tmp_path / "store")
-    run_index(settings, load_corpus(corpus))
-    (corpus / "allotment.md").write_text(
-        (corpus / "allotment.md").read_text().replace("one season", "two seasons")
-    )
-    report = run_index(settings, load_corpus(corpus))  # one embedded into a second layer
-    assert report.plan.summary() == "0 added, 1 updated, 0 removed, 2 unchanged"
-    # Everything re-embedded into a new base, in batches of one article.
-    report = run_index(settings, load_corpus(corpus), rebuild=True)
 
+    def change(name: str) -> None:
+        path = corpus / name
+        path.write_text(path.read_text().replace(" the ", " this ", 1))
+
+    run_index(settings, load_corpus(corpus))  # embedded in batches of one article
+    change("allotment.md")
+    report = run_index(settings, load_corpus(corpus))  # embedded into a second layer
+    assert report.plan.summary() == "0 added, 1 updated, 0 removed, 2 unchanged"
+    assert len(live_generation(settings).layers) == 2
+    change(LIGHTHOUSE_ID)
+    run_index(settings, load_corpus(corpus))  # folds: the allotment copied, one at a time
+    generation = live_generation(settings)
+    assert generation is not None and len(generation.layers) == 2
+    upper = {m["doc_id"] for m in generation.layers[1].get(include=["metadatas"])["metadatas"]}
+    assert upper == {ALLOTMENT_URL, LIGHTHOUSE_ID}
+    for layer in generation.layers:
+        assert_reference_bm25(settings, layer)
+
+    run_index(settings, load_corpus(corpus), rebuild=True)
     generation = live_generation(settings)
     assert generation is not None and len(generation.layers) == 1
     assert_reference_bm25(settings, generation.layers[0])
-
-
-def test_each_layer_has_the_reference_bm25_of_its_chunks(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(streaming, "PAGE_CHUNKS", 5)
-    corpus = write_corpus(tmp_path / "corpus")
-    settings = make_settings(corpus, tmp_path / "store")
-    run_index(settings, load_corpus(corpus))
-    (corpus / "allotment.md").write_text(
-        (corpus / "allotment.md").read_text().replace("one season", "two seasons")
-    )
-    run_index(settings, load_corpus(corpus))
-    generation = live_generation(settings)
-    assert generation is not None and len(generation.layers) == 2
-    for layer in generation.layers:
-        assert_reference_bm25(settings, layer)
 
 
 def assert_reference_bm25(settings, layer) -> None:
