@@ -9,13 +9,16 @@ QA is a `storybot eval` file; STORE the folder `storybot index --store STORE` bu
 the articles it asks about. For each dialogue the last question is resolved against
 the earlier turns as the bot resolves it, its chunks retrieved and every candidate
 sentence's features computed (`bot.answering.reader`). Then:
-1. the sentence model: logistic regression (numpy, L2) on every candidate of the train
-   dialogues, label = the share of the expected facts the sentence states, each
-   dialogue weighing the same;
-2. the confidence model: logistic regression on question-level features, label = the
+1. the shortlist: logistic regression (numpy, L2) on the words-only features of every
+   candidate of the train dialogues, label = the share of the expected facts the
+   sentence states, each dialogue weighing the same. The reader embeds only the
+   candidates it ranks highest; the file records how often they hold the best one;
+2. the sentence model: the same regression on the full features of the shortlisted
+   candidates (collected again through the fitted shortlist);
+3. the confidence model: logistic regression on question-level features, label = the
    composed answer holds the facts (out-of-scope: never right). Its sentence scores
    come from 5-fold cross-fitting so it learns from scores it has not been fitted on;
-3. calibration and the cut: on the dev dialogues, Platt scaling maps the confidence to
+4. calibration and the cut: on the dev dialogues, Platt scaling maps the confidence to
    how often answers are right; the bot answers when that probability is at least
    w / (1 + w) (2/3 for the default w = 2), where a wrong answer (or an answer to an
    out-of-scope question) costs w = --cost-wrong and a needless abstention (abstaining
@@ -34,6 +37,7 @@ import pickle
 import sys
 import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,17 +46,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from llama_index.core.schema import NodeWithScore  # noqa: E402
 
 from bot.answering.extractive import (  # noqa: E402
     READER_CHUNKS,
+    ExtractiveAnswerer,
     Reading,
     ScoredSentence,
+    TermStats,
     compose,
 )
-from bot.answering.questions import AnswerKind  # noqa: E402
+from bot.answering.questions import AnswerKind, Question  # noqa: E402
 from bot.answering.reader import (  # noqa: E402
     CONFIDENCE_FEATURES,
+    MEANING_CANDIDATES,
     SENTENCE_FEATURES,
+    SHORTLIST_FEATURES,
     LinearModel,
     ReaderWeights,
     confidence_features,
@@ -70,6 +79,15 @@ PLATT_L2 = 0.1
 # among the confidence model's training rows, beside 1 for a question as asked.
 WITHHELD_WEIGHT = 1.0
 DEFAULT_OUT = ROOT / "bot" / "answering" / "reader_weights.json"
+
+
+@dataclass
+class ShortlistExample:
+    """Every candidate of one dialogue's last question, for the first stage."""
+
+    dialogue: Dialogue
+    features: np.ndarray
+    labels: np.ndarray
 
 
 @dataclass
@@ -95,16 +113,22 @@ def sentence_label(text: str, dialogue: Dialogue) -> float:
     return sum(found) / len(found) if dialogue.mode == "all" else float(any(found))
 
 
-def collect(qa_file: Path, store: Path, shared: dict, withhold: bool = False) -> list[Example]:
-    """The examples of one QA file, read against the index in `store`.
+@dataclass
+class Asked:
+    """One dialogue's last question as the bot would search it, and what it found."""
 
-    With `withhold`, each question whose candidates state its facts is read a second
-    time without those sentences (a `withheld` example, never right).
-    """
+    dialogue: Dialogue
+    question: Question
+    chunks: list[NodeWithScore]
+    extractive: ExtractiveAnswerer
+    stats: TermStats
+
+
+def asked_questions(qa_file: Path, store: Path, shared: dict) -> Iterator[Asked]:
+    """The last question of each dialogue of `qa_file`, read against the index in `store`."""
     from bot.answering.engine import AnswerEngine
     from bot.answering.followup import resolve_followup
     from bot.answering.memory import Turn
-    from bot.answering.questions import Question
     from bot.settings import BotSettings
     from index.retrieval import StoryIndex
 
@@ -118,11 +142,7 @@ def collect(qa_file: Path, store: Path, shared: dict, withhold: bool = False) ->
     if "extractive" in shared:
         engine.extractive = shared["extractive"]
     shared["extractive"] = engine.extractive
-    # Features do not depend on the weights; neutral ones keep the shipped file (which
-    # may be stale or about to be replaced) out of the training.
-    engine.extractive.weights = neutral_weights()
     stats = engine.term_stats()
-    examples = []
     for dialogue in load_dialogues(qa_file):
         # Earlier turns as the bot remembers them; their answers are left out so the
         # features do not depend on the weights being replaced.
@@ -130,21 +150,50 @@ def collect(qa_file: Path, store: Path, shared: dict, withhold: bool = False) ->
         for turn in dialogue.turns[:-1]:
             history.append(Turn(turn, resolve_followup(turn, history), "", 0.0))
         last = dialogue.turns[-1]
-        search_text = resolve_followup(last, history)
-        question = Question.parse(last, search_text)
+        question = Question.parse(last, resolve_followup(last, history))
         top_k = max(settings.top_k, READER_CHUNKS)
         chunks = engine.index.search(question.search_text, top_k=top_k)
-        reading = engine.extractive.read(question, chunks, stats)
+        yield Asked(dialogue, question, chunks, engine.extractive, stats)
+    engine.memory.close()
+
+
+def collect_shortlist(qa_file: Path, store: Path, shared: dict) -> list[ShortlistExample]:
+    """Every candidate of every dialogue with its SHORTLIST_FEATURES and label."""
+    examples = []
+    for asked in asked_questions(qa_file, store, shared):
+        texts, features = asked.extractive.first_stage(asked.question, asked.chunks, asked.stats)
+        if texts:
+            labels = np.array([sentence_label(t, asked.dialogue) for t in texts])
+            examples.append(ShortlistExample(asked.dialogue, features, labels))
+    return examples
+
+
+def collect(
+    qa_file: Path, store: Path, shared: dict, shortlist: LinearModel, withhold: bool = False
+) -> list[Example]:
+    """The examples of one QA file: the candidates `shortlist` keeps and their features.
+
+    With `withhold`, each question whose candidates state its facts is read a second
+    time without those sentences (a `withheld` example, never right).
+    """
+    examples = []
+    for asked in asked_questions(qa_file, store, shared):
+        # Features do not depend on the weights being replaced; neutral ones keep the
+        # shipped file (which may be stale) out of the training.
+        asked.extractive.weights = neutral_weights(shortlist)
+        reading = asked.extractive.read(asked.question, asked.chunks, asked.stats)
         if not reading.sentences:
             continue
-        examples.append(example_of(dialogue, question.kind, reading))
+        examples.append(example_of(asked.dialogue, asked.question.kind, reading))
         if withhold and examples[-1].labels.max() > 0:
-            held = engine.extractive.read(
-                question, chunks, stats, lambda text, d=dialogue: sentence_label(text, d) > 0
+            held = asked.extractive.read(
+                asked.question,
+                asked.chunks,
+                asked.stats,
+                lambda text, d=asked.dialogue: sentence_label(text, d) > 0,
             )
             if held.sentences:
-                examples.append(example_of(dialogue, question.kind, held, withheld=True))
-    engine.memory.close()
+                examples.append(example_of(asked.dialogue, asked.question.kind, held, True))
     return examples
 
 
@@ -164,12 +213,30 @@ def example_of(
     )
 
 
-def neutral_weights() -> ReaderWeights:
+def neutral_weights(shortlist: LinearModel) -> ReaderWeights:
     def zero(names: tuple[str, ...]) -> LinearModel:
         n = len(names)
         return LinearModel(names, np.zeros(n), np.ones(n), np.zeros(n), 0.0)
 
-    return ReaderWeights(zero(SENTENCE_FEATURES), zero(CONFIDENCE_FEATURES), 0.5, {})
+    return ReaderWeights(shortlist, zero(SENTENCE_FEATURES), zero(CONFIDENCE_FEATURES), 0.5, {})
+
+
+def fit_shortlist(examples: list[ShortlistExample]) -> LinearModel:
+    """The first stage: the same labels as the sentence model, from words alone."""
+    x = np.vstack([e.features for e in examples])
+    y = np.concatenate([e.labels for e in examples])
+    w = np.concatenate([np.full(len(e.labels), 1.0 / len(e.labels)) for e in examples])
+    return fit_logistic(x, y, SHORTLIST_FEATURES, w * len(examples) / w.sum(), SENTENCE_L2)
+
+
+def shortlist_recall(examples: list[ShortlistExample], shortlist: LinearModel) -> dict:
+    """Of the questions with a right candidate, how many keep one in the shortlist."""
+    answerable = [e for e in examples if e.labels.max() > 0]
+    kept = 0
+    for e in answerable:
+        order = np.argsort(-shortlist.logits(e.features), kind="stable")[:MEANING_CANDIDATES]
+        kept += bool(e.labels[order].max() >= e.labels.max())
+    return {"answerable": len(answerable), "best_candidate_kept": kept}
 
 
 def fit_sentences(examples: list[Example]) -> LinearModel:
@@ -196,6 +263,7 @@ def answer_outcome(example: Example, logits: np.ndarray) -> tuple[np.ndarray, bo
 
 
 def fit(
+    shortlist: LinearModel,
     train: list[Example],
     dev: list[Example],
     cost_wrong: float,
@@ -270,7 +338,7 @@ def fit(
         "dev_least_cost_cut": choose_cut(scored, cost_wrong)[1],
         "command": "python scripts/train_reader.py (see its docstring)",
     }
-    return ReaderWeights(sentence, confidence, cut, info)
+    return ReaderWeights(shortlist, sentence, confidence, cut, info)
 
 
 def cost_at(scored: list[tuple[float, bool]], cut: float, cost_wrong: float) -> dict:
@@ -335,20 +403,34 @@ def main() -> None:
     args = parser.parse_args()
     shared: dict = {}
     if args.cache is not None and args.cache.exists():
-        train, dev = pickle.loads(args.cache.read_bytes())
+        shortlist, recall, train, dev = pickle.loads(args.cache.read_bytes())
     else:
-        train = [
-            e for qa, store in pairs(args.train) for e in collect(qa, store, shared, withhold=True)
+        first_train = [
+            e for qa, store in pairs(args.train) for e in collect_shortlist(qa, store, shared)
         ]
-        dev = [e for qa, store in pairs(args.dev) for e in collect(qa, store, shared)]
+        first_dev = [
+            e for qa, store in pairs(args.dev) for e in collect_shortlist(qa, store, shared)
+        ]
+        shortlist = fit_shortlist(first_train)
+        recall = {
+            "train": shortlist_recall(first_train, shortlist),
+            "dev": shortlist_recall(first_dev, shortlist),
+        }
+        train = [
+            e
+            for qa, store in pairs(args.train)
+            for e in collect(qa, store, shared, shortlist, withhold=True)
+        ]
+        dev = [e for qa, store in pairs(args.dev) for e in collect(qa, store, shared, shortlist)]
         if args.cache is not None:
-            args.cache.write_bytes(pickle.dumps((train, dev)))
+            args.cache.write_bytes(pickle.dumps((shortlist, recall, train, dev)))
     # Named by folder and file only: where a maintainer keeps them is not part of the weights.
     sources = {
         part: [f"{qa.parent.name}/{qa.name}" for qa, _ in pairs(values)]
         for part, values in (("train", args.train), ("dev", args.dev))
     }
-    weights = fit(train, dev, args.cost_wrong, sources, args.withheld_weight)
+    weights = fit(shortlist, train, dev, args.cost_wrong, sources, args.withheld_weight)
+    weights.info["shortlist"] = {"keeps": MEANING_CANDIDATES, **recall}
     weights.dump(args.out)
     print(json.dumps(weights.info["dev_at_cut"]))
     print(f"wrote {args.out}")

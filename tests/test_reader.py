@@ -23,12 +23,14 @@ from bot.answering.questions import (
 from bot.answering.reader import (
     CONFIDENCE_FEATURES,
     SENTENCE_FEATURES,
+    SHORTLIST_FEATURES,
     Candidate,
     ReaderWeights,
     WordVectors,
     fit_logistic,
     kind_nearness,
     sentence_features,
+    word_evidence,
 )
 from bot.evaluation import Dialogue, DialogueResult
 from bot.evaluation.calibration import calibration, precision_when_answering
@@ -157,15 +159,22 @@ def candidate(text: str, rank: int = 1, start: int = 0) -> Candidate:
     return Candidate(text, rank, start, None, None)
 
 
+def features_of(
+    question: Question, candidates: list[Candidate], idf: dict[str, float], words: WordVectors
+) -> tuple[np.ndarray, dict[str, float]]:
+    """SENTENCE_FEATURES of `candidates`, all shortlisted, with no meaning (zero cosines)."""
+    n = len(candidates)
+    evidence = word_evidence(question, candidates, idf)
+    return sentence_features(question, candidates, evidence, np.zeros(n), np.zeros(n), idf, words)
+
+
 def test_a_synonym_the_article_uses_covers_a_missing_word(embed_model) -> None:
     """'occupation' is not in either sentence; 'carpenter' means more than 'Tuesday'."""
     question = Question.parse("What is Ellen Marsh's occupation?")
     texts = ["Ellen Marsh is a carpenter.", "Ellen Marsh arrived on Tuesday."]
     candidates = [candidate(t) for t in texts]
     idf = {t: 1.0 for t in question.terms}
-    features, evidence = sentence_features(
-        question, candidates, np.zeros(2), np.zeros(2), np.zeros(2), idf, WordVectors(embed_model)
-    )
+    features, evidence = features_of(question, candidates, idf, WordVectors(embed_model))
     column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
     exact, soft = features[:, column["exact"]], features[:, column["soft"]]
     assert exact[0] == exact[1]  # both hold the name, neither the asked word
@@ -181,9 +190,7 @@ def test_entities_and_kind_features(embed_model) -> None:
         candidate("The workshop sells chairs."),
     ]
     idf = {t: 1.0 for t in question.terms}
-    features, evidence = sentence_features(
-        question, candidates, np.zeros(2), np.zeros(2), np.zeros(2), idf, WordVectors(embed_model)
-    )
+    features, evidence = features_of(question, candidates, idf, WordVectors(embed_model))
     column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
     assert features[0, column["kind_hit"]] == 1.0 and features[1, column["kind_miss"]] == 1.0
     assert features[0, column["entities"]] > features[1, column["entities"]]
@@ -211,9 +218,7 @@ def test_asked_share_counts_what_the_question_asks_of_its_names(embed_model) -> 
 
     def share(question: str, sentence: str) -> float:
         parsed = Question.parse(question)
-        features, _ = sentence_features(
-            parsed, [candidate(sentence)], np.zeros(1), np.zeros(1), np.zeros(1), idf, words
-        )
+        features, _ = features_of(parsed, [candidate(sentence)], idf, words)
         return float(features[0, column])
 
     assert share("Is Ellen Marsh married?", "Ellen Marsh opened the workshop.") == 0.0
@@ -266,16 +271,29 @@ def test_training_writes_byte_identical_weights(tmp_path: Path) -> None:
         }
         return train_reader.Example(dialogue, AnswerKind.OTHER, texts, features, labels, evidence)
 
+    def first_stage(i: int) -> object:
+        features = rng.normal(size=(8, len(SHORTLIST_FEATURES)))
+        labels = np.zeros(8)
+        labels[i % 8] = 1.0
+        features[i % 8, 0] += 2.0  # the right sentence holds more of the question's words
+        dialogue = Dialogue((f"Question {i}?",), ("fact",), "any", True)
+        return train_reader.ShortlistExample(dialogue, features, labels)
+
     train = [example(i, i % 4 != 0) for i in range(40)]
     dev = [example(i, i % 3 != 0) for i in range(15)]
+    firsts = [first_stage(i) for i in range(40)]
     sources = {"train": ["t.jsonl"], "dev": ["d.jsonl"]}
     paths = [tmp_path / "one.json", tmp_path / "two.json"]
     for path in paths:
-        train_reader.fit(train, dev, 2.0, sources).dump(path)
+        shortlist = train_reader.fit_shortlist(firsts)
+        train_reader.fit(shortlist, train, dev, 2.0, sources).dump(path)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     loaded = ReaderWeights.load(paths[0])
     assert 0.0 <= loaded.answer_above <= 1.0
     assert loaded.sentence.coef[0] > 0
+    assert loaded.shortlist.coef[0] > 0
+    recall = train_reader.shortlist_recall(firsts, loaded.shortlist)
+    assert recall["answerable"] == 40 and recall["best_candidate_kept"] >= 36
 
 
 def test_cut_minimises_the_stated_cost() -> None:
@@ -289,6 +307,7 @@ def test_cut_minimises_the_stated_cost() -> None:
 
 def test_shipped_weights_match_the_features() -> None:
     weights = ReaderWeights.load()
+    assert weights.shortlist.names == SHORTLIST_FEATURES
     assert weights.sentence.names == SENTENCE_FEATURES
     assert weights.confidence.names == CONFIDENCE_FEATURES
     assert 0.0 < weights.answer_above < 1.0

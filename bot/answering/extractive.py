@@ -1,9 +1,10 @@
 """Extractive answers: the sentence or two of the articles that answer the question.
 
 Every retrieved chunk is split into sentences (with their offsets in the
-article); the fitted reader (`bot.answering.reader`) scores each one on
-meaning, the question's words it holds or near-synonyms of them, whether it
-offers the kind of answer asked for, retrieval rank and position. The best
+article); the fitted reader (`bot.answering.reader`) shortlists them by their
+words, then scores the shortlist on meaning, the question's words each holds
+or near-synonyms of them, whether it offers the kind of answer asked for,
+retrieval rank and position. The best
 sentence answers, and a close second joins it when there is room. The reader
 also estimates the probability that the answer is right; below the cut chosen
 on dev data the bot says "The articles don't say." The answer is only words of
@@ -24,14 +25,18 @@ from llama_index.core.schema import NodeWithScore
 from bot.answering.answer import Answer, AnswerMode, Citation
 from bot.answering.questions import AnswerKind, Question, content_terms
 from bot.answering.reader import (
+    MEANING_CANDIDATES,
     SENTENCE_FEATURES,
     Candidate,
     ReaderWeights,
     WordVectors,
     confidence_features,
     sentence_features,
+    sentence_terms,
+    shortlist_features,
     sigmoid,
     surface_terms,
+    word_evidence,
 )
 from bot.answering.vectors import SentenceVectors
 from index.sentences import Sentence, chunk_offset, split_sentences
@@ -117,69 +122,45 @@ class ExtractiveAnswerer:
         stats: TermStats,
         withhold: Callable[[str], bool] | None = None,
     ) -> Reading:
-        """Every distinct sentence of the chunks with its features and score, best first.
+        """The shortlisted sentences of the chunks with their features and scores, best first.
 
         Sentences for which `withhold` is true are read as if the articles did not have
         them (training shows the reader questions whose answer is not stated).
         """
-        candidates: dict[str, tuple[Sentence, dict, Candidate]] = {}
-        for rank, hit in enumerate(chunks, 1):
-            node = hit.node
-            sentences = _chunk_sentences(node.get_content(), chunk_offset(node))
-            if withhold is not None:
-                sentences = tuple(s for s in sentences if not withhold(s.text))
-            for i, sentence in enumerate(sentences):
-                # A question in the article (a sub-heading, say) never answers one.
-                if sentence.text.endswith("?") or sentence.text in candidates:
-                    continue
-                before = sentences[i - 1].text if i > 0 else None
-                after = sentences[i + 1].text if i + 1 < len(sentences) else None
-                found = Candidate(sentence.text, rank, sentence.start, before, after)
-                candidates[sentence.text] = (sentence, node.metadata, found)
-        if not candidates:
+        found = self.candidates(chunks, withhold)
+        if not found:
             return Reading(question, [], np.zeros((0, 0)), {}, 0.0)
-        texts = list(candidates)
-        query_vector = self.vectors.query(question.search_text)
-        around = [
-            t
-            for text in texts
-            for t in (candidates[text][2].before, candidates[text][2].after)
-            if t
-        ]
-        titles = [str(candidates[t][1].get("title") or "") for t in texts]
-        embedded = list(dict.fromkeys(texts + around + [t for t in titles if t]))
-        vectors = self.vectors.texts(embedded)
-        meaning_of = dict(zip(embedded, (vectors @ query_vector).tolist(), strict=True))
-        meanings = np.array([meaning_of[t] for t in texts])
-        neighbours = np.array(
-            [
-                max(
-                    (meaning_of[n] for n in (candidates[t][2].before, candidates[t][2].after) if n),
-                    default=0.0,
-                )
-                for t in texts
-            ]
-        )
-        title_meanings = np.array([meaning_of[t] if t else 0.0 for t in titles])
+        everything = [c for _, _, c in found.values()]
         idf = {t: stats.idf(t) for t in question.terms}
+        words = word_evidence(question, everything, idf)
+        first = self.weights.shortlist.logits(shortlist_features(question, everything, words))
+        keep = list(np.argsort(-first, kind="stable")[:MEANING_CANDIDATES])
+        shortlisted = [everything[i] for i in keep]
+        texts = [c.text for c in shortlisted]
+        titles = [c.title for c in shortlisted]
+        embedded = list(dict.fromkeys(texts + [t for t in titles if t]))
+        query_vector = self.vectors.query(question.search_text)
+        meaning_of = dict(
+            zip(embedded, (self.vectors.texts(embedded) @ query_vector).tolist(), strict=True)
+        )
         features, evidence = sentence_features(
             question,
-            [candidates[t][2] for t in texts],
-            meanings,
-            neighbours,
-            title_meanings,
+            shortlisted,
+            words.rows(keep),
+            np.array([meaning_of[t] for t in texts]),
+            np.array([meaning_of[t] if t else 0.0 for t in titles]),
             idf,
             self.words,
             frozenset(t for t in question.terms if not stats.df.get(t)),
         )
-        doc_ids = {str(meta.get("doc_id", "")) for _, meta, _ in candidates.values()}
+        doc_ids = {str(meta.get("doc_id", "")) for _, meta, _ in found.values()}
         evidence["articles"] = math.log1p(len(doc_ids))
         logits = self.weights.sentence.logits(features)
         order = np.argsort(-logits, kind="stable")
         scored = [
             ScoredSentence(
-                candidates[texts[i]][0],
-                candidates[texts[i]][1],
+                found[texts[i]][0],
+                found[texts[i]][1],
                 float(sigmoid(logits[i])),
                 float(logits[i]),
             )
@@ -189,6 +170,41 @@ class ExtractiveAnswerer:
             sigmoid(self.weights.confidence.logits(confidence_features(logits, features, evidence)))
         )
         return Reading(question, scored, features[order], evidence, confidence)
+
+    def first_stage(
+        self,
+        question: Question,
+        chunks: list[NodeWithScore],
+        stats: TermStats,
+        withhold: Callable[[str], bool] | None = None,
+    ) -> tuple[list[str], np.ndarray]:
+        """Every candidate sentence and its SHORTLIST_FEATURES (what the shortlist is fitted on)."""
+        everything = [c for _, _, c in self.candidates(chunks, withhold).values()]
+        idf = {t: stats.idf(t) for t in question.terms}
+        words = word_evidence(question, everything, idf)
+        return [c.text for c in everything], shortlist_features(question, everything, words)
+
+    @staticmethod
+    def candidates(
+        chunks: list[NodeWithScore], withhold: Callable[[str], bool] | None = None
+    ) -> dict[str, tuple[Sentence, dict, Candidate]]:
+        """Each distinct sentence of the chunks that could answer, by its text."""
+        candidates: dict[str, tuple[Sentence, dict, Candidate]] = {}
+        for rank, hit in enumerate(chunks, 1):
+            node = hit.node
+            sentences = _chunk_sentences(node.get_content(), chunk_offset(node))
+            if withhold is not None:
+                sentences = tuple(s for s in sentences if not withhold(s.text))
+            title = str(node.metadata.get("title") or "")
+            for i, sentence in enumerate(sentences):
+                # A question in the article (a sub-heading, say) never answers one.
+                if sentence.text.endswith("?") or sentence.text in candidates:
+                    continue
+                before = sentences[i - 1].text if i > 0 else None
+                after = sentences[i + 1].text if i + 1 < len(sentences) else None
+                found = Candidate(sentence.text, rank, sentence.start, before, after, title)
+                candidates[sentence.text] = (sentence, node.metadata, found)
+        return candidates
 
     def answer(self, question: Question, chunks: list[NodeWithScore], stats: TermStats) -> Answer:
         """The best sentence(s) as an answer with citations, or an abstention."""
@@ -270,11 +286,6 @@ def _chunk_sentences(text: str, offset: int) -> tuple[Sentence, ...]:
     return tuple(split_sentences(text, offset=offset))
 
 
-@functools.lru_cache(maxsize=20_000)
-def _sentence_terms(text: str) -> frozenset[str]:
-    return frozenset(content_terms(text))
-
-
 def _near_duplicate(a: str, b: str) -> bool:
-    ta, tb = _sentence_terms(a), _sentence_terms(b)
+    ta, tb = sentence_terms(a), sentence_terms(b)
     return bool(ta and tb) and len(ta & tb) / len(ta | tb) > 0.6

@@ -1,8 +1,10 @@
 """The fitted reader: features of candidate sentences, their scores, and the answer's confidence.
 
-Two small logistic models, fitted by `scripts/train_reader.py` and shipped as
+Three small logistic models, fitted by `scripts/train_reader.py` and shipped as
 `reader_weights.json`:
-- the sentence model scores each candidate sentence from the features in
+- the shortlist ranks every candidate sentence from its words alone
+  (`SHORTLIST_FEATURES`), so that only the best `MEANING_CANDIDATES` are embedded;
+- the sentence model scores each shortlisted sentence from the features in
   `SENTENCE_FEATURES` (meaning, exact and soft word coverage, the kind of answer
   asked, the question's entities, retrieval rank, neighbours, position...);
 - the confidence model turns the best sentence's score and question-level
@@ -49,7 +51,7 @@ SENTENCE_FEATURES = (
     "asked_share",  # share of the question's other terms (what it asks of them) it holds
     "novelty",  # share of the sentence's terms the question does not use
     "chunk_rank",  # 1 / rank of its chunk in retrieval
-    "neighbour",  # best meaning of the sentences before and after it
+    "neighbour",  # best exact share of the sentences before and after it
     "title",  # meaning of its article's title
     "lead",  # how early in its article it is
     "length",  # log of its length
@@ -73,10 +75,30 @@ CONFIDENCE_FEATURES = (
     "kind_other",  # the question asks for no particular kind
     "yes_no",
 )
+# The first stage scores every candidate from its words alone; only the best
+# MEANING_CANDIDATES are embedded and scored on SENTENCE_FEATURES. Sentence
+# embeddings are most of the cost of a question, and with hundreds of articles
+# the chunks handed to the reader hold a hundred sentences.
+SHORTLIST_FEATURES = (
+    "exact",
+    "exact_gap",
+    "kind_hit",
+    "kind_miss",
+    "kind_near",
+    "entities",
+    "asked_share",
+    "novelty",
+    "chunk_rank",
+    "neighbour",
+    "title_exact",  # exact share of its article's title
+    "lead",
+    "length",
+)
+MEANING_CANDIDATES = 10
 WEIGHTS_FILE = "reader_weights.json"
 # Candidates whose words are compared in meaning with the question's: word vectors
 # are the cost of the reader, so only the sentences that could win are compared.
-SOFT_CANDIDATES = 12
+SOFT_CANDIDATES = 6
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")  # words and numbers
 _ENTITY = re.compile(r"\b(?:[A-Z][A-Za-z'’\-]+|[A-Z]{2,}|\d[\d,.]*)\b")
@@ -91,6 +113,7 @@ class Candidate:
     start: int  # offset in its article
     before: str | None  # the sentences around it in its chunk
     after: str | None
+    title: str = ""  # its article's title
 
 
 class WordVectors:
@@ -138,28 +161,139 @@ def question_entities(question: Question) -> set[str]:
     return found
 
 
+@dataclass(frozen=True)
+class WordEvidence:
+    """What the words alone say about each candidate: cheap, so known for all of them."""
+
+    present: list[frozenset[str]]  # each candidate's content terms
+    exact: np.ndarray  # IDF-weighted share of the question's terms it holds
+    kinds: np.ndarray  # how well it offers the kind of answer asked for
+    near: np.ndarray
+    entities: np.ndarray
+    asked_share: np.ndarray
+    novelty: np.ndarray
+    neighbour: np.ndarray
+    title: np.ndarray
+    held: frozenset[str]  # the question's terms some candidate holds
+
+    def rows(self, keep: Sequence[int]) -> WordEvidence:
+        """The evidence of the candidates at positions `keep`, in that order (`held` kept)."""
+        at = list(keep)
+        return WordEvidence(
+            [self.present[i] for i in at],
+            self.exact[at],
+            self.kinds[at],
+            self.near[at],
+            self.entities[at],
+            self.asked_share[at],
+            self.novelty[at],
+            self.neighbour[at],
+            self.title[at],
+            self.held,
+        )
+
+
+def word_evidence(
+    question: Question, candidates: Sequence[Candidate], idf: dict[str, float]
+) -> WordEvidence:
+    """The word-level evidence of every candidate; `idf` weighs the question's terms."""
+    terms = list(question.terms)
+    total = sum(idf.get(t, 0.0) for t in terms) or 1.0
+
+    def exact_share(text: str | None) -> float:
+        held = sentence_terms(text) if text else frozenset()
+        return sum(idf.get(t, 0.0) for t in terms if t in held) / total
+
+    present = [sentence_terms(c.text) for c in candidates]
+    asked = question.kind not in (AnswerKind.OTHER, AnswerKind.YES_NO)
+    kinds = np.array(
+        [kind_match(question.kind, c.text, question.text) if asked else 0.0 for c in candidates]
+    )
+    entities = question_entities(question)
+    # Unweighted: a word the corpus never uses weighs as much as any other here, so
+    # "married" missing counts as one missing word, not as the question's rarest one.
+    entity_terms = {t for e in entities for t in content_terms(e)}
+    asked_terms = [t for t in terms if t not in entity_terms]
+    query_terms = set(terms)
+    return WordEvidence(
+        present=present,
+        exact=np.array([exact_share(c.text) for c in candidates], dtype=np.float64),
+        kinds=kinds,
+        near=np.array(
+            [
+                kind_nearness(question, c.text) if asked and k > 0 else 0.0
+                for c, k in zip(candidates, kinds, strict=True)
+            ]
+        ),
+        entities=np.array(
+            [
+                sum(e in c.text.lower() for e in entities) / len(entities) if entities else 0.0
+                for c in candidates
+            ]
+        ),
+        asked_share=np.array(
+            [
+                sum(t in p or (t in _REPORTING and reports(c.text, p)) for t in asked_terms)
+                / len(asked_terms)
+                if asked_terms
+                else 1.0
+                for c, p in zip(candidates, present, strict=True)
+            ]
+        ),
+        novelty=np.array([len(p - query_terms) / len(p) if p else 0.0 for p in present]),
+        neighbour=np.array(
+            [max(exact_share(c.before), exact_share(c.after)) for c in candidates],
+            dtype=np.float64,
+        ),
+        title=np.array([exact_share(c.title) for c in candidates], dtype=np.float64),
+        held=frozenset(t for t in terms if any(t in p for p in present)),
+    )
+
+
+def shortlist_features(
+    question: Question, candidates: Sequence[Candidate], words: WordEvidence
+) -> np.ndarray:
+    """The SHORTLIST_FEATURES of every candidate (words only, no embeddings)."""
+    asked = question.kind not in (AnswerKind.OTHER, AnswerKind.YES_NO)
+    return np.column_stack(
+        [
+            words.exact,
+            words.exact - words.exact.max(initial=0.0),
+            words.kinds,
+            (1.0 - words.kinds) * asked,
+            words.near,
+            words.entities,
+            words.asked_share,
+            words.novelty,
+            [1.0 / c.chunk_rank for c in candidates],
+            words.neighbour,
+            words.title,
+            [math.exp(-c.start / 2000) for c in candidates],
+            [math.log1p(len(c.text)) / 5 for c in candidates],
+        ]
+    ).astype(np.float64)
+
+
 def sentence_features(
     question: Question,
     candidates: Sequence[Candidate],
+    words: WordEvidence,
     meanings: np.ndarray,
-    neighbour_meanings: np.ndarray,
     title_meanings: np.ndarray,
     idf: dict[str, float],
-    words: WordVectors,
+    vectors: WordVectors,
     unseen: frozenset[str] = frozenset(),
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """The SENTENCE_FEATURES of every candidate, and question-level evidence.
+    """The SENTENCE_FEATURES of the shortlisted candidates, and question-level evidence.
 
-    `idf` weighs the question's terms, `unseen` are those the corpus never uses;
-    `meanings` are cosines to the question.
+    `words` is their word evidence (rows in the order of `candidates`), `meanings`
+    their cosines to the question, `idf` weighs the question's terms, `unseen` are
+    those the corpus never uses.
     """
     n = len(candidates)
     terms = list(question.terms)
     total = sum(idf.get(t, 0.0) for t in terms) or 1.0
-    present = [frozenset(content_terms(c.text)) for c in candidates]
-    exact = np.array(
-        [sum(idf.get(t, 0.0) for t in terms if t in p) / total for p in present], dtype=np.float64
-    )
+    present, exact = words.present, words.exact
     first = meanings.astype(np.float64) + exact
     soft = exact.copy()
     own = [t for t in dict.fromkeys(content_terms(question.text)) if t in idf]
@@ -168,59 +302,34 @@ def sentence_features(
         [sum(idf[t] for t in own if t in p) / own_total for p in present], dtype=np.float64
     )
     worst = np.zeros(n)
-    term_best = {t: 0.0 for t in terms}  # each term's best match over the candidates
+    # Each term's best match over all candidates, shortlisted or not.
+    term_best = {t: float(t in words.held) for t in terms}
     shortlist = list(np.argsort(-first, kind="stable")[:SOFT_CANDIDATES])
     question_words = dict(surface_terms(" ".join(_question_words(question))))
-    for i in range(n):
-        for t in terms:
-            if t in present[i]:
-                term_best[t] = 1.0
-    if terms:
-        for i in shortlist:
-            sentence_words = [w for stem, w in surface_terms(candidates[i].text)]
-            missing = [t for t in terms if t not in present[i]]
-            if not missing or not sentence_words:
-                continue
-            vectors = words.get([question_words.get(t, t) for t in missing] + sentence_words)
-            matrix = np.stack([vectors[w] for w in sentence_words])
-            sims = {t: float(np.max(matrix @ vectors[question_words.get(t, t)])) for t in missing}
-            soft[i] = exact[i] + sum(idf.get(t, 0.0) * max(s, 0.0) for t, s in sims.items()) / total
-            own_soft[i] += sum(idf[t] * max(sims[t], 0.0) for t in own if t in sims) / own_total
-            worst[i] = 1.0 - min(sims.values())
-            for t, s in sims.items():
-                term_best[t] = max(term_best[t], s)
+    # Which question terms each shortlisted sentence lacks, and its words: all the word
+    # vectors a question needs are fetched at once.
+    lacking = {
+        i: (
+            [t for t in terms if t not in present[i]],
+            [w for _, w in surface_terms(candidates[i].text)],
+        )
+        for i in shortlist
+    }
+    lacking = {i: (missing, said) for i, (missing, said) in lacking.items() if missing and said}
+    found = vectors.get(
+        [question_words.get(t, t) for missing, _ in lacking.values() for t in missing]
+        + [w for _, said in lacking.values() for w in said]
+    )
+    for i, (missing, sentence_words) in lacking.items():
+        matrix = np.stack([found[w] for w in sentence_words])
+        sims = {t: float(np.max(matrix @ found[question_words.get(t, t)])) for t in missing}
+        soft[i] = exact[i] + sum(idf.get(t, 0.0) * max(s, 0.0) for t, s in sims.items()) / total
+        own_soft[i] += sum(idf[t] * max(sims[t], 0.0) for t in own if t in sims) / own_total
+        worst[i] = 1.0 - min(sims.values())
+        for t, s in sims.items():
+            term_best[t] = max(term_best[t], s)
     asked = question.kind not in (AnswerKind.OTHER, AnswerKind.YES_NO)
-    kinds = np.array(
-        [kind_match(question.kind, c.text, question.text) if asked else 0.0 for c in candidates]
-    )
-    near = np.array(
-        [
-            kind_nearness(question, c.text) if asked and k > 0 else 0.0
-            for c, k in zip(candidates, kinds, strict=True)
-        ]
-    )
-    entities = question_entities(question)
-    ent = np.array(
-        [
-            sum(e in c.text.lower() for e in entities) / len(entities) if entities else 0.0
-            for c in candidates
-        ]
-    )
-    # Unweighted: a word the corpus never uses weighs as much as any other here, so
-    # "married" missing counts as one missing word, not as the question's rarest one.
-    entity_terms = {t for e in entities for t in content_terms(e)}
-    asked_terms = [t for t in terms if t not in entity_terms]
-    asked_share = np.array(
-        [
-            sum(t in p or (t in _REPORTING and reports(c.text, p)) for t in asked_terms)
-            / len(asked_terms)
-            if asked_terms
-            else 1.0
-            for c, p in zip(candidates, present, strict=True)
-        ]
-    )
-    query_terms = set(terms)
-    novelty = np.array([len(p - query_terms) / len(p) if p else 0.0 for p in present])
+    kinds = words.kinds
     features = np.column_stack(
         [
             meanings,
@@ -233,12 +342,12 @@ def sentence_features(
             worst,
             kinds,
             (1.0 - kinds) * asked,
-            near,
-            ent,
-            asked_share,
-            novelty,
+            words.near,
+            words.entities,
+            words.asked_share,
+            words.novelty,
             [1.0 / c.chunk_rank for c in candidates],
-            neighbour_meanings,
+            words.neighbour,
             title_meanings,
             [math.exp(-c.start / 2000) for c in candidates],
             [math.log1p(len(c.text)) / 5 for c in candidates],
@@ -256,6 +365,12 @@ def sentence_features(
         "yes_no": float(question.kind is AnswerKind.YES_NO),
     }
     return features, evidence
+
+
+@lru_cache(maxsize=20_000)
+def sentence_terms(text: str) -> frozenset[str]:
+    """The content terms of a sentence (cached: sentences recur question after question)."""
+    return frozenset(content_terms(text))
 
 
 # Words between a value of the asked kind and the nearest question word at which
@@ -433,6 +548,7 @@ def fit_logistic(
 class ReaderWeights:
     """The shipped models and the confidence above which the bot answers."""
 
+    shortlist: LinearModel
     sentence: LinearModel
     confidence: LinearModel
     answer_above: float
@@ -440,6 +556,7 @@ class ReaderWeights:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "shortlist": self.shortlist.to_json(),
             "sentence": self.sentence.to_json(),
             "confidence": self.confidence.to_json(),
             "answer_above": round(self.answer_above, 6),
@@ -459,6 +576,7 @@ class ReaderWeights:
             text = path.read_text(encoding="utf-8")
         data = json.loads(text)
         return cls(
+            LinearModel.from_json(data["shortlist"]),
             LinearModel.from_json(data["sentence"]),
             LinearModel.from_json(data["confidence"]),
             float(data["answer_above"]),
