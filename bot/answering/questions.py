@@ -380,9 +380,15 @@ _IRREGULAR = {
 }
 
 
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    """LlamaIndex's English stop words (NLTK's), as a set: its list is searched word by word."""
+    return frozenset(globals_helper.stopwords)
+
+
 def content_terms(text: str) -> list[str]:
     """Stemmed, lower-cased words that carry meaning (stop words removed)."""
-    stopwords = globals_helper.stopwords
+    stopwords = _stopwords()
     words = [w.strip("'’-").lower() for w in _WORD.findall(text)]
     words = [_IRREGULAR.get(w, w) for w in words if w and w not in stopwords]
     return _stemmer().stemWords(words)
