@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from bot.answering.answer import Answer, AnswerMode
-from bot.answering.extractive import READER_CHUNKS, ExtractiveAnswerer, TermStats
+from bot.answering.extractive import READER_CHUNKS, ExtractiveAnswerer
 from bot.answering.followup import resolve_followup
 from bot.answering.llm import FallBack, LlmAnswerer, build_llm
 from bot.answering.memory import Memory
@@ -25,6 +25,7 @@ from index.retrieval import StoryIndex
 from index.sentences import split_sentences
 from index.store import Generation
 from index.streaming import all_documents
+from index.terms import TermStats
 
 
 class AnswerEngine:

@@ -1,0 +1,116 @@
+"""Content terms, and how many chunks of a layer use each (the statistics of IDF).
+
+`content_terms` is the one reading of a text into terms that the extractive
+reader uses everywhere (the question's terms, a sentence's, their weights).
+The weights are IDF over the chunks of the live generation; since layers never
+change, the indexer counts each layer's document frequencies as it writes the
+layer (index/streaming.py), and a bot adds the layers' counts up at start-up
+instead of reading and stemming every chunk.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from functools import lru_cache
+
+import Stemmer
+from llama_index.core.utils import globals_helper
+
+# A word: letters and digits, with inner apostrophes and hyphens.
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+# Irregular English verb forms the stemmer cannot join to their base form.
+_IRREGULAR = {
+    "said": "say",
+    "says": "say",
+    "told": "tell",
+    "spoke": "speak",
+    "spoken": "speak",
+    "wrote": "write",
+    "written": "write",
+    "went": "go",
+    "gone": "go",
+    "made": "make",
+    "took": "take",
+    "taken": "take",
+    "gave": "give",
+    "given": "give",
+    "began": "begin",
+    "begun": "begin",
+    "left": "leave",
+    "held": "hold",
+    "met": "meet",
+    "won": "win",
+    "lost": "lose",
+    "paid": "pay",
+    "sold": "sell",
+    "bought": "buy",
+    "brought": "bring",
+    "thought": "think",
+    "found": "find",
+    "knew": "know",
+    "known": "know",
+    "saw": "see",
+    "seen": "see",
+    "came": "come",
+    "became": "become",
+    "ran": "run",
+    "led": "lead",
+    "fell": "fall",
+    "chose": "choose",
+    "chosen": "choose",
+    "kept": "keep",
+    "sent": "send",
+}
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    """LlamaIndex's English stop words (NLTK's), as a set: its list is searched word by word."""
+    return frozenset(globals_helper.stopwords)
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed, lower-cased words that carry meaning (stop words removed)."""
+    stopwords = _stopwords()
+    words = [w.strip("'’-").lower() for w in WORD.findall(text)]
+    words = [_IRREGULAR.get(w, w) for w in words if w and w not in stopwords]
+    return _stemmer().stemWords(words)
+
+
+class TermStats:
+    """Document frequencies of content terms over chunks (a layer's, or a generation's)."""
+
+    def __init__(self, texts: Iterable[str] = ()):
+        self.df: Counter[str] = Counter()
+        self.n = 0
+        for text in texts:
+            self.add(text)
+
+    def add(self, text: str) -> None:
+        """Count one chunk."""
+        self.n += 1
+        self.df.update(set(content_terms(text)))
+
+    @classmethod
+    def combined(cls, parts: Iterable[TermStats]) -> TermStats:
+        """The statistics of the union of the parts' chunks (the layers of a generation)."""
+        stats = cls()
+        for part in parts:
+            stats.df.update(part.df)
+            stats.n += part.n
+        return stats
+
+    def idf(self, term: str) -> float:
+        # A word the corpus never uses weighs as much as one it uses once, not
+        # more: it may be a synonym the articles happen not to use.
+        return math.log((self.n + 1) / (max(self.df.get(term, 0), 1) + 0.5))
