@@ -10,14 +10,25 @@ instead of reading and stemming every chunk.
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 import Stemmer
 from llama_index.core.utils import globals_helper
+
+# A layer's term statistics, beside its BM25 files and manifest (index/layers.py).
+TERM_STATS_FILE = "term_stats.json.gz"
+# The reading of texts into terms that stored counts were made with. Change it
+# whenever `content_terms` changes what it returns: counts stored by the old
+# reading are then ignored, and the bot counts those layers' chunks itself.
+TERMS_VERSION = 1
 
 # A word: letters and digits, with inner apostrophes and hyphens.
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
@@ -108,6 +119,33 @@ class TermStats:
         for part in parts:
             stats.df.update(part.df)
             stats.n += part.n
+        return stats
+
+    def write(self, folder: Path) -> None:
+        """Save the counts into `folder`, whole or not at all (compressed JSON, a few MB
+        for hundreds of thousands of chunks; the same counts give the same bytes)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        data = {"version": TERMS_VERSION, "chunks": self.n, "df": self.df}
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        partial = folder / f"{TERM_STATS_FILE}.part"
+        partial.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+        os.replace(partial, folder / TERM_STATS_FILE)
+
+    @classmethod
+    def read(cls, folder: Path | None) -> TermStats | None:
+        """The counts saved in `folder`; None if there are none, or they were made by
+        another version of `content_terms` (a layer written before either)."""
+        if folder is None:
+            return None
+        try:
+            data = json.loads(gzip.decompress((folder / TERM_STATS_FILE).read_bytes()))
+        except FileNotFoundError:
+            return None
+        if data.get("version") != TERMS_VERSION:
+            return None
+        stats = cls()
+        stats.n = int(data["chunks"])
+        stats.df = Counter(data["df"])
         return stats
 
     def idf(self, term: str) -> float:
