@@ -3,7 +3,7 @@
 Re-indexing one article into years of news must not copy every other chunk
 into a new collection. A generation is therefore a stack of Chroma
 collections, oldest first, each written once and never changed. Each layer has
-a manifest (`layer.json`, beside its BM25 files) naming the articles whose
+a manifest (`layer.json`, beside its BM25 files and term statistics) naming the articles whose
 chunks it holds and the articles it removes from the layers below. Folded
 oldest first, the manifests give the catalog: which layer holds each live
 article. Chunks an older layer still has of an article that a newer layer

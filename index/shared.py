@@ -1,15 +1,16 @@
 """Redis, the shared engine beside a Chroma server: the indexers' lease lock and the BM25 files.
 
-With CHROMA_HOST, Chroma holds the vectors, the chunk texts (term statistics are
-computed from them), the live-generation pointer and each generation's model.
-What Chroma cannot hold is kept in Redis (STORYBOT_REDIS_URL):
+With CHROMA_HOST, Chroma holds the vectors, the chunk texts, the live-generation
+pointer and each generation's model. What Chroma cannot hold is kept in Redis
+(STORYBOT_REDIS_URL):
 
-- the BM25 index and manifest of each layer: the very files written in embedded
-  mode, so a bot on another machine searches the same keyword index, with the
-  same results, as one beside the store. The local `chroma run` server has no
-  keyword search to use instead: `collection.search` (sparse vectors, BM25) answers
-  "Search operation is not implemented for local executor" (chromadb 1.5.9), and
-  full-text `where_document` filters match but do not rank;
+- the BM25 index, term statistics and manifest of each layer: the very files
+  written in embedded mode, so a bot on another machine searches the same
+  keyword index, with the same results, as one beside the store. The local
+  `chroma run` server has no keyword search to use instead: `collection.search`
+  (sparse vectors, BM25) answers "Search operation is not implemented for local
+  executor" (chromadb 1.5.9), and full-text `where_document` filters match but
+  do not rank;
 - the one-writer lock, a redis-py `Lock` whose lease is renewed while the
   indexer works, so a crashed indexer blocks the next one for one lease at most.
 """

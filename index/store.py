@@ -45,6 +45,7 @@ from index.errors import (
 from index.layers import Catalog, LayerManifest, layer_names
 from index.namespaces import Namespace
 from index.settings import IndexSettings
+from index.terms import TermStats
 
 if TYPE_CHECKING:
     from index.shared import RedisBm25Shelf
@@ -286,6 +287,14 @@ class StoryStore:
             manifests.append(manifest)
         return Catalog.fold(manifests)
 
+    def term_stats(self, layer: Collection) -> TermStats:
+        """How many of the layer's chunks use each content term (index/terms.py)."""
+        stats = TermStats.read(self.local_bm25(layer.name))
+        if stats is None:  # a layer written before the indexer counted them: count its chunks
+            log.info("layer %s has no term statistics: counting its chunks", layer.name)
+            stats = TermStats(_all_documents(layer))
+        return stats
+
     def live(self) -> Generation | None:
         """The generation readers use now, or None before the first index."""
         try:
@@ -435,6 +444,14 @@ class StoryStore:
 
     def _generation_names(self) -> list[str]:
         return [c.name for c in self.client.list_collections() if self.namespace.owns(c.name)]
+
+
+def _all_documents(collection: Collection) -> Iterator[str]:
+    """Every chunk text of a collection, in pages (one response would be too large for a
+    Chroma server at the size of years of news)."""
+    for offset in range(0, collection.count(), PAGE_CHUNKS):
+        page = collection.get(include=["documents"], limit=PAGE_CHUNKS, offset=offset)
+        yield from page["documents"] or []
 
 
 def _all_metadatas(collection: Collection) -> Iterator[Mapping[str, object]]:

@@ -2,10 +2,11 @@
 
 Articles are read, chunked, embedded and written to a new layer collection a
 batch at a time; articles carried over are copied a batch at a time. Each
-batch written is also tokenized for the layer's BM25 index (LayerFiles), which
-keeps only each chunk's token ids in memory (its node record waits on disk),
-never the vectors or LlamaIndex node objects of the whole corpus, and never
-reads the collection back.
+batch written is also tokenized for the layer's BM25 index and counted for its
+term statistics (LayerFiles), which keeps only each chunk's token ids and the
+layer's document frequencies in memory (its node record waits on disk), never
+the vectors or LlamaIndex node objects of the whole corpus, and never reads the
+collection back.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from index.articles import Article
 from index.layers import LayerManifest
 from index.retrieval import CANDIDATES_PER_RETRIEVER
-from index.store import PAGE_CHUNKS, StoryStore
+from index.store import StoryStore
+from index.terms import TermStats
 
 # About 1,500 chunks of news a batch: large enough to keep the embedding threads
 # busy, small enough that a batch's vectors are a few MB (bench/index_scale.py).
@@ -145,16 +147,6 @@ def copy_articles(
         files.add_rows(batch["ids"], documents, metadatas)
 
 
-def all_documents(collection: Collection) -> list[str]:
-    """Every chunk text of a collection, read in pages (one response would be too large
-    for a Chroma server at the size of years of news)."""
-    documents: list[str] = []
-    for offset in range(0, collection.count(), PAGE_CHUNKS):
-        page = collection.get(include=["documents"], limit=PAGE_CHUNKS, offset=offset)
-        documents.extend(page["documents"] or [])
-    return documents
-
-
 class SpooledCorpus:
     """BM25's chunk records in a temporary JSON-lines file, read back when saved.
 
@@ -184,18 +176,20 @@ class SpooledCorpus:
 
 
 class LayerFiles:
-    """A layer's BM25 index and manifest, collected as its chunks are written.
+    """A layer's BM25 index, term statistics and manifest, collected as its chunks are written.
 
     Reading a collection back costs Chroma's client memory in proportion to the
     collection, so the chunks are taken as they go in: each is turned into the
     record and the tokens `BM25Retriever.from_defaults` would make of the node
     read back (its defaults: English stop words and stemmer, its token pattern),
     so the keyword results are the same. Only the token ids are held, compactly;
-    the records wait on disk until `write` saves them.
+    the records wait on disk until `write` saves them. The chunk texts, as Chroma
+    holds them, are counted for the reader's IDF (index/terms.py).
     """
 
     def __init__(self, removed: Sequence[str] = ()):
         self.manifest = LayerManifest(removed=list(removed))
+        self.term_stats = TermStats()
         self._corpus = SpooledCorpus()
         self._vocab: dict[str, int] = {}
         self._token_ids: list[array[int]] = []
@@ -211,6 +205,7 @@ class LayerFiles:
             self._corpus.append(node_to_metadata_dict(node) | {"node_id": node_id})
             texts.append(node.get_content(metadata_mode=MetadataMode.EMBED))
             self.manifest.add_chunk(meta)
+            self.term_stats.add(text)
         tokens = bm25s.tokenize(
             texts,
             stopwords="en",
@@ -243,11 +238,13 @@ class LayerFiles:
         )
 
     def write(self, folder: Path) -> None:
-        """Save the BM25 index (if the layer has chunks) and the manifest into `folder`."""
+        """Save the BM25 index (if the layer has chunks), the term statistics and the
+        manifest into `folder`."""
         try:
             bm25 = self.bm25()
             if bm25 is not None:
                 bm25.persist(str(folder), show_progress=False)
+            self.term_stats.write(folder)
             self.manifest.write(folder)  # last: a folder with a manifest is complete
         finally:
             self._corpus.close()

@@ -22,6 +22,7 @@ from index.namespaces import Namespace, survey
 from index.retrieval import StoryIndex
 from index.shared import LeaseLock, RedisBm25Shelf
 from index.store import connect, open_store
+from index.terms import TERM_STATS_FILE, TermStats
 
 
 def index(settings, **options):
@@ -80,6 +81,29 @@ def test_a_running_reader_follows_a_reindex_and_old_files_are_dropped(
     shelf = open_store(indexer).bm25_shelf
     assert shelf is not None
     assert shelf.names() == {third, fourth}
+
+
+def test_a_reader_elsewhere_loads_each_layers_term_stats_from_redis(
+    server_settings, corpus: Path, tmp_path: Path
+) -> None:
+    indexer = server_settings("machine-a")
+    index(indexer)
+    (corpus / "bridge.txt").write_text(
+        "Bridge news\n\nCouncillors voted to repaint the iron bridge.\n", encoding="utf-8"
+    )
+    index(indexer)  # a second layer
+
+    reader = open_store(server_settings("machine-b"))
+    generation = reader.live()
+    assert generation is not None and len(generation.layers) == 2
+    for layer in generation.layers:
+        # Machine-b's folder holds only what it fetched from Redis.
+        folder = reader.local_bm25(layer.name)
+        assert folder == tmp_path / "machine-b" / "store" / "bm25-cache" / layer.name
+        assert (folder / TERM_STATS_FILE).is_file()
+        stored = TermStats.read(folder)
+        reference = TermStats(layer.get(include=["documents"])["documents"])
+        assert stored is not None and (stored.n, stored.df) == (reference.n, reference.df)
 
 
 def test_namespaces_keep_two_stories_apart_on_one_server(

@@ -1,5 +1,6 @@
 """Indexing in batches: many small batches build the same generation and the same BM25
-index as one, with LlamaIndex's own `BM25Retriever.from_defaults` as the reference."""
+index as one, with LlamaIndex's own `BM25Retriever.from_defaults` as the reference, and
+the same term statistics as counting the layer's chunks."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from index.articles import load_corpus
 from index.indexer import run_index
 from index.retrieval import build_bm25
 from index.store import open_store
+from index.terms import TermStats
 
 QUERIES = ["tomato blight", "Labour proscribed groups July", "lighthouse keeper storm", "Loach"]
 
 
-def test_every_layer_built_in_batches_has_the_reference_bm25(
+def test_every_layer_built_in_batches_has_the_reference_bm25_and_term_stats(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(streaming, "ARTICLES_PER_BATCH", 1)
@@ -45,11 +47,20 @@ def test_every_layer_built_in_batches_has_the_reference_bm25(
     assert upper == {ALLOTMENT_URL, LIGHTHOUSE_ID}
     for layer in generation.layers:
         assert_reference_bm25(settings, layer)
+        assert_counted_term_stats(settings, layer)
 
     run_index(settings, load_corpus(corpus), rebuild=True)
     generation = live_generation(settings)
     assert generation is not None and len(generation.layers) == 1
     assert_reference_bm25(settings, generation.layers[0])
+    assert_counted_term_stats(settings, generation.layers[0])
+
+
+def assert_counted_term_stats(settings, layer) -> None:
+    stored = TermStats.read(open_store(settings).bm25_dir(layer.name))
+    reference = TermStats(layer.get(include=["documents"])["documents"])
+    assert stored is not None and reference.n == layer.count()
+    assert (stored.n, stored.df) == (reference.n, reference.df)
 
 
 def assert_reference_bm25(settings, layer) -> None:

@@ -18,9 +18,9 @@ from llama_index.core.schema import NodeWithScore
 
 from bot.answering.answer import CheckOutcome, Citation
 from bot.answering.extractive import citation
-from bot.answering.questions import content_terms
 from bot.answering.vectors import SentenceVectors
 from index.sentences import Sentence, chunk_offset, split_sentences
+from index.terms import content_terms
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")

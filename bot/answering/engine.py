@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from bot.answering.answer import Answer, AnswerMode
-from bot.answering.extractive import READER_CHUNKS, ExtractiveAnswerer, TermStats
+from bot.answering.extractive import READER_CHUNKS, ExtractiveAnswerer
 from bot.answering.followup import resolve_followup
 from bot.answering.llm import FallBack, LlmAnswerer, build_llm
 from bot.answering.memory import Memory
@@ -24,7 +24,7 @@ from bot.settings import BotSettings
 from index.retrieval import StoryIndex
 from index.sentences import split_sentences
 from index.store import Generation
-from index.streaming import all_documents
+from index.terms import TermStats
 
 
 class AnswerEngine:
@@ -77,13 +77,15 @@ class AnswerEngine:
         return "extractive" if self.llm is None else "llm"
 
     def term_stats(self, generation: Generation | None = None) -> TermStats:
-        """IDF statistics of `generation` (default: the live one), recomputed after a re-index."""
+        """IDF statistics of `generation` (default: the live one): its layers' counts, which
+        the indexer stored beside each layer, added up; recomputed after a re-index."""
         generation = generation or self.index.generation()
+        store = self.index.store
         with self._stats_lock:
             if self._stats is None or self._stats[0] != generation.name:
-                # Layers never change, so a re-index reads only the layer it added.
+                # Layers never change, so a re-index loads only the layer it added.
                 self._layer_stats = {
-                    layer.name: self._layer_stats.get(layer.name) or TermStats(all_documents(layer))
+                    layer.name: self._layer_stats.get(layer.name) or store.term_stats(layer)
                     for layer in generation.layers
                 }
                 self._stats = (generation.name, TermStats.combined(self._layer_stats.values()))

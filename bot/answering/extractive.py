@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from bot.answering.answer import Answer, AnswerMode, Citation
-from bot.answering.questions import AnswerKind, Question, content_terms
+from bot.answering.questions import AnswerKind, Question
 from bot.answering.reader import (
     MEANING_CANDIDATES,
     SENTENCE_FEATURES,
@@ -40,6 +39,7 @@ from bot.answering.reader import (
 )
 from bot.answering.vectors import SentenceVectors
 from index.sentences import Sentence, chunk_offset, split_sentences
+from index.terms import TermStats, content_terms
 
 # A second sentence joins the first when it is among the next few, its
 # probability is at least this share of the best's and it fits; a list question
@@ -54,31 +54,6 @@ MAX_ANSWER_CHARS = 340
 # Chunks handed to the reader: more than retrieval's top_k, since the fitted
 # scorer picks the fact out of more distractors than the old weights could.
 READER_CHUNKS = 8
-
-
-class TermStats:
-    """Document frequencies of content terms over the chunks of one index generation."""
-
-    def __init__(self, texts: Iterable[str]):
-        self.df: Counter[str] = Counter()
-        self.n = 0
-        for text in texts:
-            self.n += 1
-            self.df.update(set(content_terms(text)))
-
-    @classmethod
-    def combined(cls, parts: Iterable[TermStats]) -> TermStats:
-        """The statistics of the union of the parts' chunks (the layers of a generation)."""
-        stats = cls(())
-        for part in parts:
-            stats.df.update(part.df)
-            stats.n += part.n
-        return stats
-
-    def idf(self, term: str) -> float:
-        # A word the corpus never uses weighs as much as one it uses once, not
-        # more: it may be a synonym the articles happen not to use.
-        return math.log((self.n + 1) / (max(self.df.get(term, 0), 1) + 0.5))
 
 
 @dataclass

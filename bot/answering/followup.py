@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 
 from bot.answering.memory import Turn
-from bot.answering.questions import content_terms, unwrap
+from bot.answering.questions import unwrap
+from index.terms import content_terms
 
 _REFERS_BACK = re.compile(
     r"\b(he|she|it|they|him|her|them|his|hers|its|their|theirs|that|this|those|these|"

@@ -9,12 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from functools import lru_cache
 
-import Stemmer
-from llama_index.core.utils import globals_helper
+from index.terms import WORD, content_terms
 
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
 _MONTH = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
     r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
@@ -290,7 +287,7 @@ def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.
     if kind is AnswerKind.DURATION:
         spans = [(m, 1.0) for m in _PATTERNS["duration"].finditer(sentence)]
         return spans or [(m, 0.3) for m in _PATTERNS["number"].finditer(sentence)]
-    asked = {w.lower() for w in _WORD.findall(question)}
+    asked = {w.lower() for w in WORD.findall(question)}
     if kind is AnswerKind.REASON:
         return [(m, 1.0) for m in _PATTERNS["reason"].finditer(sentence)]
     if kind in (AnswerKind.WHO, AnswerKind.NAME):
@@ -328,64 +325,6 @@ def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.
         spelled = _SMALL_WORDS.join(rf"{letter}[a-z]+" for letter in letters)
         return [(m, 1.0) for m in re.finditer(rf"\b{spelled}\b", sentence)]
     return []
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
-
-
-# Irregular English verb forms the stemmer cannot join to their base form.
-_IRREGULAR = {
-    "said": "say",
-    "says": "say",
-    "told": "tell",
-    "spoke": "speak",
-    "spoken": "speak",
-    "wrote": "write",
-    "written": "write",
-    "went": "go",
-    "gone": "go",
-    "made": "make",
-    "took": "take",
-    "taken": "take",
-    "gave": "give",
-    "given": "give",
-    "began": "begin",
-    "begun": "begin",
-    "left": "leave",
-    "held": "hold",
-    "met": "meet",
-    "won": "win",
-    "lost": "lose",
-    "paid": "pay",
-    "sold": "sell",
-    "bought": "buy",
-    "brought": "bring",
-    "thought": "think",
-    "found": "find",
-    "knew": "know",
-    "known": "know",
-    "saw": "see",
-    "seen": "see",
-    "came": "come",
-    "became": "become",
-    "ran": "run",
-    "led": "lead",
-    "fell": "fall",
-    "chose": "choose",
-    "chosen": "choose",
-    "kept": "keep",
-    "sent": "send",
-}
-
-
-def content_terms(text: str) -> list[str]:
-    """Stemmed, lower-cased words that carry meaning (stop words removed)."""
-    stopwords = globals_helper.stopwords
-    words = [w.strip("'’-").lower() for w in _WORD.findall(text)]
-    words = [_IRREGULAR.get(w, w) for w in words if w and w not in stopwords]
-    return _stemmer().stemWords(words)
 
 
 # "how long", "how old": the adjective belongs to the question word, not the topic.

@@ -32,8 +32,9 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.utils import globals_helper
 
-from bot.answering.questions import AnswerKind, Question, content_terms, kind_match, kind_spans
+from bot.answering.questions import AnswerKind, Question, kind_match, kind_spans
 from bot.answering.vectors import SentenceVectors
+from index.terms import content_terms
 
 SENTENCE_FEATURES = (
     "meaning",  # cosine of sentence and question embeddings

@@ -1,0 +1,154 @@
+"""Content terms, and how many chunks of a layer use each (the statistics of IDF).
+
+`content_terms` is the one reading of a text into terms that the extractive
+reader uses everywhere (the question's terms, a sentence's, their weights).
+The weights are IDF over the chunks of the live generation; since layers never
+change, the indexer counts each layer's document frequencies as it writes the
+layer (index/streaming.py), and a bot adds the layers' counts up at start-up
+instead of reading and stemming every chunk.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import Stemmer
+from llama_index.core.utils import globals_helper
+
+# A layer's term statistics, beside its BM25 files and manifest (index/layers.py).
+TERM_STATS_FILE = "term_stats.json.gz"
+# The reading of texts into terms that stored counts were made with. Change it
+# whenever `content_terms` changes what it returns: counts stored by the old
+# reading are then ignored, and the bot counts those layers' chunks itself.
+TERMS_VERSION = 1
+
+# A word: letters and digits, with inner apostrophes and hyphens.
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+# Irregular English verb forms the stemmer cannot join to their base form.
+_IRREGULAR = {
+    "said": "say",
+    "says": "say",
+    "told": "tell",
+    "spoke": "speak",
+    "spoken": "speak",
+    "wrote": "write",
+    "written": "write",
+    "went": "go",
+    "gone": "go",
+    "made": "make",
+    "took": "take",
+    "taken": "take",
+    "gave": "give",
+    "given": "give",
+    "began": "begin",
+    "begun": "begin",
+    "left": "leave",
+    "held": "hold",
+    "met": "meet",
+    "won": "win",
+    "lost": "lose",
+    "paid": "pay",
+    "sold": "sell",
+    "bought": "buy",
+    "brought": "bring",
+    "thought": "think",
+    "found": "find",
+    "knew": "know",
+    "known": "know",
+    "saw": "see",
+    "seen": "see",
+    "came": "come",
+    "became": "become",
+    "ran": "run",
+    "led": "lead",
+    "fell": "fall",
+    "chose": "choose",
+    "chosen": "choose",
+    "kept": "keep",
+    "sent": "send",
+}
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    """LlamaIndex's English stop words (NLTK's), as a set: its list is searched word by word."""
+    return frozenset(globals_helper.stopwords)
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed, lower-cased words that carry meaning (stop words removed)."""
+    stopwords = _stopwords()
+    words = [w.strip("'’-").lower() for w in WORD.findall(text)]
+    words = [_IRREGULAR.get(w, w) for w in words if w and w not in stopwords]
+    return _stemmer().stemWords(words)
+
+
+class TermStats:
+    """Document frequencies of content terms over chunks (a layer's, or a generation's)."""
+
+    def __init__(self, texts: Iterable[str] = ()):
+        self.df: Counter[str] = Counter()
+        self.n = 0
+        for text in texts:
+            self.add(text)
+
+    def add(self, text: str) -> None:
+        """Count one chunk."""
+        self.n += 1
+        self.df.update(set(content_terms(text)))
+
+    @classmethod
+    def combined(cls, parts: Iterable[TermStats]) -> TermStats:
+        """The statistics of the union of the parts' chunks (the layers of a generation)."""
+        stats = cls()
+        for part in parts:
+            stats.df.update(part.df)
+            stats.n += part.n
+        return stats
+
+    def write(self, folder: Path) -> None:
+        """Save the counts into `folder`, whole or not at all (compressed JSON, a few MB
+        for hundreds of thousands of chunks; the same counts give the same bytes)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        data = {"version": TERMS_VERSION, "chunks": self.n, "df": self.df}
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        partial = folder / f"{TERM_STATS_FILE}.part"
+        partial.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+        os.replace(partial, folder / TERM_STATS_FILE)
+
+    @classmethod
+    def read(cls, folder: Path | None) -> TermStats | None:
+        """The counts saved in `folder`; None if there are none, or they were made by
+        another version of `content_terms` (a layer written before either)."""
+        if folder is None:
+            return None
+        try:
+            data = json.loads(gzip.decompress((folder / TERM_STATS_FILE).read_bytes()))
+        except FileNotFoundError:
+            return None
+        if data.get("version") != TERMS_VERSION:
+            return None
+        stats = cls()
+        stats.n = int(data["chunks"])
+        stats.df = Counter(data["df"])
+        return stats
+
+    def idf(self, term: str) -> float:
+        # A word the corpus never uses weighs as much as one it uses once, not
+        # more: it may be a synonym the articles happen not to use.
+        return math.log((self.n + 1) / (max(self.df.get(term, 0), 1) + 0.5))
