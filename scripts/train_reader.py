@@ -53,7 +53,6 @@ from bot.answering.extractive import (  # noqa: E402
     ExtractiveAnswerer,
     Reading,
     ScoredSentence,
-    TermStats,
     compose,
 )
 from bot.answering.questions import AnswerKind, Question  # noqa: E402
@@ -70,6 +69,7 @@ from bot.answering.reader import (  # noqa: E402
 )
 from bot.evaluation import Dialogue, fact_in, facts_found, load_dialogues  # noqa: E402
 from index.sentences import Sentence  # noqa: E402
+from index.terms import TermStats  # noqa: E402
 
 FOLDS = 5
 SENTENCE_L2 = 1.0

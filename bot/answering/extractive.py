@@ -39,7 +39,7 @@ from bot.answering.reader import (
 )
 from bot.answering.vectors import SentenceVectors
 from index.sentences import Sentence, chunk_offset, split_sentences
-from index.terms import TermStats, content_terms
+from index.terms import TermStats
 
 # A second sentence joins the first when it is among the next few, its
 # probability is at least this share of the best's and it fits; a list question
