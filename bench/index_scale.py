@@ -1,7 +1,7 @@
 """`storybot index` and a bot at the size of years of news, beside the pre-streaming indexer.
 
     .venv/bin/python bench/index_scale.py [--sizes 100,1000,8484] [--baseline-rev REV]
-        [--baseline-max 1000] [--questions 40] [--server-size 1000]
+        [--baseline-max 1000] [--bot-baseline-rev REV] [--questions 40] [--server-size 1000]
         [--steps index,update,bot,server] [--work DIR]
 
 For each size N, the first N articles of ../shared/corpora/realtimeqa-2024 are
@@ -13,7 +13,8 @@ whole corpus in memory, so it cannot do all 8,484 articles on a small machine).
 
 At the largest size: one added article re-indexed (the "T s" the command
 prints), then a bot: cold start (engine built and warmed), warm answer latency
-p50/p95 over --questions distinct RealTime QA questions, and its peak RSS.
+p50/p95 over --questions distinct RealTime QA questions, and its peak RSS, beside
+the bot of --bot-baseline-rev on the same store (interleaved, best of 2 each).
 
 With --server-size M (0 to skip), M articles are indexed into a real `chroma run`
 and `redis-server` (started here on loopback, throwaway folders) and the same
@@ -47,6 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REALTIMEQA = SHARED / "corpora" / "realtimeqa-2024"
 BASELINE_REV = "2b5d9fb"  # main before batched indexing (index/streaming.py)
+# main before the reader's words-only shortlist and stored term statistics
+BOT_BASELINE_REV = "23db3e3"
 SUMMARY = re.compile(
     r"(\d+) added, (\d+) updated, (\d+) removed, (\d+) unchanged; (\d+) chunks; ([\d.]+) s"
 )
@@ -171,9 +174,10 @@ def bot_worker(questions: int) -> None:
     )
 
 
-def measure_bot(env: dict[str, str], cwd: Path, questions: int) -> dict[str, Any]:
+def measure_bot(env: dict[str, str], cwd: Path, questions: int, src: Path = ROOT) -> dict[str, Any]:
+    """A bot of the code in `src` (this tree or an unpacked baseline) in a child process."""
     command = [sys.executable, str(Path(__file__).resolve()), "--bot-worker", str(questions)]
-    stdout = run_child(command, {**env, "PYTHONPATH": str(ROOT)}, cwd)
+    stdout = run_child(command, {**env, "PYTHONPATH": str(src)}, cwd)
     return json.loads(stdout.strip().splitlines()[-1])
 
 
@@ -201,6 +205,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,1000,8484")
     parser.add_argument("--baseline-rev", default=BASELINE_REV)
     parser.add_argument("--baseline-max", type=int, default=1000)
+    parser.add_argument("--bot-baseline-rev", default=BOT_BASELINE_REV)
     parser.add_argument("--questions", type=int, default=40)
     parser.add_argument("--server-size", type=int, default=1000)
     parser.add_argument("--steps", default="index,update,bot,server")
@@ -266,12 +271,28 @@ def run_steps(args: argparse.Namespace, steps: set[str], root: Path) -> None:
             f"peak RSS {updated['rss_mib']:.0f} MiB"
         )
     if "bot" in steps:
-        log("bot on the largest store")
-        bot = measure_bot(env, largest, args.questions)
+        bot_latency(root, env, largest, sizes[-1], args)
+
+
+def bot_latency(
+    root: Path, env: dict[str, str], store: Path, size: int, args: argparse.Namespace
+) -> None:
+    """This tree's bot and the baseline's on the same store, interleaved, best of 2 each."""
+    shutil.rmtree(root / "bot-baseline-src", ignore_errors=True)
+    baseline = unpack_baseline(args.bot_baseline_rev, root / "bot-baseline-src")
+    runs: dict[str, list[dict[str, Any]]] = {"this tree": [], args.bot_baseline_rev: []}
+    for _ in range(2):
+        for label, src in (("this tree", ROOT), (args.bot_baseline_rev, baseline)):
+            log(f"bot ({label}) on the {size}-article store")
+            runs[label].append(measure_bot(env, store, args.questions, src))
+    print(f"\nbot at {size} articles, {args.questions} questions, best of 2 bots each (same run):")
+    for label, results in runs.items():
+        best = min(results, key=lambda r: r["p95_ms"])
         print(
-            f"bot at {sizes[-1]} articles: cold start {bot['cold_s']:.1f} s, warm p50 "
-            f"{bot['p50_ms']:.0f} ms, p95 {bot['p95_ms']:.0f} ms ({args.questions} questions), "
-            f"peak RSS {bot['rss_mib']:.0f} MiB"
+            f"  {label:10} cold start {min(r['cold_s'] for r in results):6.1f} s  warm p50 "
+            f"{min(r['p50_ms'] for r in results):4.0f} ms  p95 {best['p95_ms']:4.0f} ms  "
+            f"peak RSS {max(r['rss_mib'] for r in results):5.0f} MiB",
+            flush=True,
         )
 
 
