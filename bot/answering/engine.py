@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from bot.answering.answer import Answer, AnswerMode
 from bot.answering.extractive import READER_CHUNKS, ExtractiveAnswerer, TermStats
-from bot.answering.followup import resolve_followup
+from bot.answering.followup import resolve
 from bot.answering.llm import FallBack, LlmAnswerer, build_llm
 from bot.answering.memory import Memory
 from bot.answering.prompts import Prompts
@@ -102,7 +102,8 @@ class AnswerEngine:
         """Partial answer texts as an LLM writes them, then the final, checked `Answer`."""
         history = self.memory.turns(conversation)
         if self.llm is None:
-            answer = self.answer_extractively(question, resolve_followup(question, history))
+            resolved = resolve(question, history)
+            answer = self.answer_extractively(resolved.question, resolved.search_text)
         else:
             standalone = self.llm.standalone_question(question, history)
             try:
