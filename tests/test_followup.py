@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answering.followup import MAX_THREAD_TURNS, is_followup, resolve, resolve_followup
+from bot.answering.followup import (
+    MAX_THREAD_TURNS,
+    is_followup,
+    resolve,
+    resolve_followup,
+    thread_replied_to,
+)
 from bot.answering.memory import Turn
 from bot.answering.names import names, person_names
 from bot.answering.questions import AnswerKind, Question
@@ -230,3 +236,19 @@ def test_naming_the_person() -> None:
     assert name_the_person("what did her deputy say about her?", "Ann Hobbs") == (
         "what did Ann Hobbs's deputy say about Ann Hobbs?"
     )
+
+
+def test_a_reply_follows_up_the_answer_it_replies_to() -> None:
+    chat = history(
+        (RESCUE, RESCUE_ANSWER),
+        ("How much will the Kelbridge bridge cost?", "£4.2 million, the council said. [1]"),
+    )
+    # A Telegram message shows the answer, then its sources.
+    shown = f"{RESCUE_ANSWER}\n\n[1] Storm rescue (2024-03-02)\nRetired keeper Tom Pascoe..."
+
+    assert thread_replied_to(chat, shown) == chat[:1]
+    assert resolve_followup("how old is he?", thread_replied_to(chat, shown)) == (
+        f"{RESCUE} how old is Tom Pascoe?"
+    )
+    # A message that shows no remembered answer leaves the conversation whole.
+    assert thread_replied_to(chat, "Ask me about the story.") == chat

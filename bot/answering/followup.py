@@ -56,6 +56,8 @@ _VERB_LIKE = re.compile(
     r"\b(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should)\b", re.I
 )
 _MARKER = re.compile(r"\s*\[\d+\]")
+# How much of an answer identifies it in the message that showed it.
+_ANSWER_PREFIX = 200
 _WHO_IS = re.compile(r"^\s*(?:who|whom)\s+(?:is|was|are|were)\b", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 _SPACE_BEFORE_MARK = re.compile(r"\s+([?.!,;:])")
@@ -142,6 +144,21 @@ def thread_opening(history: list[Turn]) -> str:
         (turn.question for turn in reversed(recent) if not is_followup(turn.question)),
         recent[0].question,
     )
+
+
+def thread_replied_to(history: list[Turn], replied: str) -> list[Turn]:
+    """The turns up to the one whose answer the message `replied` to shows.
+
+    In a group a reply to an older answer continues that answer's thread, not
+    whatever was asked since. A message that shows no remembered answer (a
+    greeting, an answer's later part, a forgotten turn) leaves `history` whole.
+    """
+    shown = _tidy(replied)
+    for position in range(len(history) - 1, -1, -1):
+        answer = _tidy(history[position].answer)
+        if answer and shown.startswith(answer[:_ANSWER_PREFIX]):
+            return history[: position + 1]
+    return history
 
 
 def person_referent(question: str, history: list[Turn]) -> str | None:
