@@ -252,3 +252,17 @@ def test_a_reply_follows_up_the_answer_it_replies_to() -> None:
     )
     # A message that shows no remembered answer leaves the conversation whole.
     assert thread_replied_to(chat, "Ask me about the story.") == chat
+
+
+def test_a_correction_naming_someone_else_asks_the_thread_question_about_them() -> None:
+    mayor = history(("How old is Ann Hobbs?", MAYOR_ANSWER))
+
+    corrected = resolve("no, I meant Sam Ortiz", mayor)
+
+    assert corrected.search_text == "How old is Sam Ortiz?"
+    assert Question.parse(corrected.question).kind is AnswerKind.NUMBER
+    # The thread now asks about Sam Ortiz.
+    chain = history(("How old is Ann Hobbs?", MAYOR_ANSWER), ("what about Sam Ortiz?", "x [1]"))
+    assert resolve_followup("and where was she born?", chain) == (
+        "How old is Sam Ortiz? where was Sam Ortiz born?"
+    )

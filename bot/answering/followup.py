@@ -51,10 +51,16 @@ _WHAT_ABOUT = re.compile(
     r"|^\s*and\s+(?P<and>(?!(?:what|which|who|whom|whose|why|when|where|how)\b).+?)\s*[?.!]*\s*$",
     re.IGNORECASE,
 )
-_DETERMINER = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
-_VERB_LIKE = re.compile(
-    r"\b(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should)\b", re.I
+_CORRECTION = re.compile(
+    r"^\s*(?:(?:no|nope|sorry|oops|wait|actually)[,.!\s]+)*i\s+meant?\b", re.IGNORECASE
 )
+# A question word or a verb: the words after "I meant" are a question, not just a name.
+_ASKS = re.compile(
+    r"\b(?:what|which|who|whom|whose|why|when|where|how|is|are|was|were|do|does|did|has|"
+    r"have|had|can|could|will|would|should)\b",
+    re.IGNORECASE,
+)
+_DETERMINER = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _MARKER = re.compile(r"\s*\[\d+\]")
 # How much of an answer identifies it in the message that showed it.
 _ANSWER_PREFIX = 200
@@ -84,7 +90,7 @@ def is_followup(question: str) -> bool:
     membership?" "their" points at "members", and the question starts a new topic.
     """
     asked = _asked(question)
-    if _WHAT_ABOUT.match(asked):
+    if _asked_about_instead(question) is not None:
         return True
     terms = own_terms(_clean(asked))
     return terms < _MIN_STANDALONE_TERMS or bool(references(asked, terms))
@@ -112,13 +118,9 @@ def resolve(question: str, history: list[Turn]) -> Resolution:
     terms = own_terms(own)
     refs = references(asked, terms)
     opening = _clean(_asked(thread_opening(history)))
-    about = _WHAT_ABOUT.match(own)
-    if about:
-        what = _bare(about.group("what") or about.group("and"))
-        pointing = references(what, 0)
-        # "what about the other group?" asks the same again; "what about his job?" does not.
-        if not (pointing.person or pointing.thing or _ATTRIBUTE.fullmatch(what)):
-            return _asked_about(what, opening)
+    what = _asked_about_instead(question)
+    if what is not None:
+        return _asked_about(what, opening)
     person = person_referent(own, history) if refs.person else None
     if person:
         own = name_the_person(own, person)
@@ -135,15 +137,18 @@ def resolve(question: str, history: list[Turn]) -> Resolution:
 def thread_opening(history: list[Turn]) -> str:
     """The question that opened the current thread: the latest that stood on its own.
 
-    Only the last MAX_THREAD_TURNS turns are looked at; if none of them stood on
-    its own, the oldest of them opens the thread, so a long chain of follow-ups
-    never piles up what was asked before it.
+    "what about X?" reopens it about X. Only the last MAX_THREAD_TURNS turns are
+    looked at; if none of them stood on its own, the oldest of them opens the
+    thread, so a long chain of follow-ups never piles up what was asked before it.
     """
     recent = history[-MAX_THREAD_TURNS:]
-    return next(
-        (turn.question for turn in reversed(recent) if not is_followup(turn.question)),
-        recent[0].question,
-    )
+    opening = recent[0].question
+    for turn in recent:
+        if not is_followup(turn.question):
+            opening = turn.question
+        elif (what := _asked_about_instead(turn.question)) is not None:
+            opening = _asked_about(what, _clean(_asked(opening))).question
+    return opening
 
 
 def thread_replied_to(history: list[Turn], replied: str) -> list[Turn]:
@@ -182,13 +187,34 @@ def person_referent(question: str, history: list[Turn]) -> str | None:
     return None
 
 
+def _asked_about_instead(question: str) -> str | None:
+    """X when `question` asks the thread's question about X: "what about X?", "and X?",
+    or a correction naming only X ("no, I meant Ann Hobbs").
+
+    Not when X leans on the conversation itself ("what about his job?") or names only
+    a kind of answer ("and the date?"): those are resolved like other follow-ups.
+    """
+    spelled = spell_out(question)
+    about = _WHAT_ABOUT.match(_clean(spelled))
+    if about:
+        what = _bare(about.group("what") or about.group("and"))
+    elif _CORRECTION.match(spelled) and not _ASKS.search(unwrap(spelled)):
+        what = _bare(unwrap(spelled))
+    else:
+        return None
+    pointing = references(what, 0)
+    if not what or pointing.person or pointing.thing or _ATTRIBUTE.fullmatch(what):
+        return None
+    return what
+
+
 def _asked_about(what: str, opening: str) -> Resolution:
     """The opening question asked again about X, for "what about X?".
 
     A person takes a person's place, another name the last name; without a name
     to swap ("what about the other boat?") X joins the opening question.
     """
-    if what[:1].isupper() and not _VERB_LIKE.search(what):
+    if what[:1].isupper() and not _ASKS.search(what):
         swapped = (person_names(opening) if person_names(what) else []) or names(opening)[-1:]
         if swapped:
             asked = opening.replace(swapped[0], what, 1)
