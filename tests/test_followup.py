@@ -104,6 +104,10 @@ def test_an_ellipsis_is_searched_as_the_thread_question() -> None:
         resolved = resolve(ellipsis, meeting)
         assert resolved.search_text == "How long did the council meeting last?", ellipsis
         assert resolved.question == ellipsis
+    # Read alone (by an LLM, when condensing fails) it keeps every word.
+    assert resolve("and the date?", meeting).standalone == (
+        "How long did the council meeting last? the date?"
+    )
     assert Question.parse("on what day?").kind is AnswerKind.DAY
     # An ellipsis with a topic word of its own keeps it.
     assert resolve_followup("how many councillors tho", meeting) == (

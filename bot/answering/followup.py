@@ -75,11 +75,14 @@ class Resolution:
 
     `question` is what says which kind of answer is wanted (the question as asked,
     or for "what about X?" the opening question about X); `search_text` is what is
-    searched and read for its topic.
+    searched and read for its topic; `standalone` is the question as a person (or
+    an LLM) would read it alone, every word of the follow-up kept ("Which groups
+    were banned? and the date?" where the search has only "Which groups were banned?").
     """
 
     question: str
     search_text: str
+    standalone: str
 
 
 def is_followup(question: str) -> bool:
@@ -112,7 +115,7 @@ def resolve_followup(question: str, history: list[Turn]) -> str:
 def resolve(question: str, history: list[Turn]) -> Resolution:
     """`question` made to stand on its own with what the conversation said."""
     if not history or not is_followup(question):
-        return Resolution(question, question)
+        return Resolution(question, question, question)
     asked = _asked(question)
     own = _clean(asked)
     terms = own_terms(own)
@@ -126,12 +129,13 @@ def resolve(question: str, history: list[Turn]) -> Resolution:
         own = name_the_person(own, person)
     elliptical = terms < _MIN_STANDALONE_TERMS
     if not (elliptical or refs.thing or refs.context or (refs.person and not person)):
-        return Resolution(question, own)
+        return Resolution(question, own, own)
+    standalone = _joined(opening, own)
     if elliptical and not topic_terms(_ATTRIBUTE.sub(" ", own)):
         # "and the date?", "When?": its words name the kind of answer, and only the
         # opening question has a topic to search for.
-        return Resolution(question, opening)
-    return Resolution(question, _joined(_ATTRIBUTE.sub(" ", opening), own))
+        return Resolution(question, opening, standalone)
+    return Resolution(question, _joined(_ATTRIBUTE.sub(" ", opening), own), standalone)
 
 
 def thread_opening(history: list[Turn]) -> str:
@@ -218,8 +222,12 @@ def _asked_about(what: str, opening: str) -> Resolution:
         swapped = (person_names(opening) if person_names(what) else []) or names(opening)[-1:]
         if swapped:
             asked = opening.replace(swapped[0], what, 1)
-            return Resolution(asked, asked)
-    return Resolution(opening, _joined(_ATTRIBUTE.sub(" ", opening), what))
+            return Resolution(asked, asked, asked)
+    return Resolution(
+        opening,
+        _joined(_ATTRIBUTE.sub(" ", opening), what),
+        _joined(opening, f"What about {what}?"),
+    )
 
 
 def _mentions(question: str, name: str) -> bool:
