@@ -127,7 +127,7 @@ class Asked:
 def asked_questions(qa_file: Path, store: Path, shared: dict) -> Iterator[Asked]:
     """The last question of each dialogue of `qa_file`, read against the index in `store`."""
     from bot.answering.engine import AnswerEngine
-    from bot.answering.followup import resolve_followup
+    from bot.answering.followup import resolve
     from bot.answering.memory import Turn
     from bot.settings import BotSettings
     from index.retrieval import StoryIndex
@@ -148,9 +148,11 @@ def asked_questions(qa_file: Path, store: Path, shared: dict) -> Iterator[Asked]
         # features do not depend on the weights being replaced.
         history: list[Turn] = []
         for turn in dialogue.turns[:-1]:
-            history.append(Turn(turn, resolve_followup(turn, history), "", 0.0))
-        last = dialogue.turns[-1]
-        question = Question.parse(last, resolve_followup(last, history))
+            history.append(Turn(turn, resolve(turn, history).search_text, "", 0.0))
+        # As the engine reads it: the kind of answer from `question`, the topic from
+        # `search_text` ("what about X?" asks the opening question about X).
+        resolved = resolve(dialogue.turns[-1], history)
+        question = Question.parse(resolved.question, resolved.search_text)
         top_k = max(settings.top_k, READER_CHUNKS)
         chunks = engine.index.search(question.search_text, top_k=top_k)
         yield Asked(dialogue, question, chunks, engine.extractive, stats)

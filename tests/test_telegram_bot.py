@@ -159,6 +159,18 @@ def test_a_reply_to_an_answer_is_a_follow_up_whoever_asks(server, story_store, t
     assert thanks["message_id"] not in [m.reply_to for m in server.messages(GROUP)]
 
 
+def test_a_reply_to_an_older_answer_follows_up_that_answer(server, story_store, tmp_path):
+    with running_bot(bot_settings(server, story_store, tmp_path), server):
+        server.send_text(GROUP, ALICE, f"@{DEFAULT_USERNAME} {FIRST_QUESTION}")
+        (first,) = wait_replies(server, GROUP, 1)
+        server.send_text(GROUP, BOB, f"@{DEFAULT_USERNAME} How old is Ken Loach?")
+        wait_replies(server, GROUP, 2)
+        # Alice goes back to her answer: the thread is hers, not Bob's question.
+        server.send_text(GROUP, ALICE, FOLLOW_UP, reply_to=first.message)
+        follow_up = wait_replies(server, GROUP, 3)[2]
+    assert "July 20" in follow_up.text
+
+
 def test_reset_and_sources(server, story_store, tmp_path):
     with running_bot(bot_settings(server, story_store, tmp_path), server) as engine:
         server.send_text(ALICE, ALICE, FIRST_QUESTION)

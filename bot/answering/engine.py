@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from bot.answering.answer import Answer, AnswerMode
 from bot.answering.extractive import READER_CHUNKS, ExtractiveAnswerer
-from bot.answering.followup import resolve_followup
+from bot.answering.followup import resolve, thread_replied_to
 from bot.answering.llm import FallBack, LlmAnswerer, build_llm
 from bot.answering.memory import Memory
 from bot.answering.prompts import Prompts
@@ -100,11 +100,20 @@ class AnswerEngine:
         assert answer is not None
         return answer
 
-    def stream(self, conversation: str, question: str) -> Iterator[str | Answer]:
-        """Partial answer texts as an LLM writes them, then the final, checked `Answer`."""
+    def stream(
+        self, conversation: str, question: str, replying_to: str | None = None
+    ) -> Iterator[str | Answer]:
+        """Partial answer texts as an LLM writes them, then the final, checked `Answer`.
+
+        `replying_to` is the text of the answer the question replies to (a Telegram
+        reply): the question follows up that answer, not the latest one.
+        """
         history = self.memory.turns(conversation)
+        if replying_to is not None:
+            history = thread_replied_to(history, replying_to)
         if self.llm is None:
-            answer = self.answer_extractively(question, resolve_followup(question, history))
+            resolved = resolve(question, history)
+            answer = self.answer_extractively(resolved.question, resolved.search_text)
         else:
             standalone = self.llm.standalone_question(question, history)
             try:

@@ -1,73 +1,258 @@
-"""Follow-up questions without an LLM: borrow the subject of the previous turn.
+"""Follow-up questions without an LLM: resolve them against the conversation so far.
 
-"When did that happen?" after "Which groups were proscribed?" is searched as
-"Which groups were proscribed? When did that happen?": the earlier question
-brings the subject, the new one the kind of answer wanted. A question about a
-person ("how old is he?") also borrows the names the previous answer gave, since
-"Who was expelled?" names its subject only in the answer.
+- A person pronoun takes the name it stands for: "how old is he?" after "Who is
+  Tom Pascoe?" is searched as "how old is Tom Pascoe?"; after "Who rescued the
+  kayakers?" the name comes from the answer.
+- Ellipsis and other references ("and the date?", "when did that happen?", "what
+  else was said there?") are searched together with the question that opened the
+  thread (the latest one that stood on its own): it brings the subject, the new
+  one the kind of answer wanted. Words that only name that kind ("the date") or
+  only lean on the conversation ("else", "actually") are left out of the search.
+- "what about X?" asks the opening question again about X.
+- A question that stands on its own starts a new topic and borrows nothing.
+
+The thread is bounded: one opening question, one name, from the last few turns.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from bot.answering.memory import Turn
-from bot.answering.questions import unwrap
-from index.terms import content_terms
+from bot.answering.names import names, person_names
+from bot.answering.questions import AnswerKind, answer_kind, spell_out, topic_terms, unwrap
+from bot.answering.references import name_the_person, references
 
-_REFERS_BACK = re.compile(
-    r"\b(he|she|it|they|him|her|them|his|hers|its|their|theirs|that|this|those|these|"
-    r"there|then|the same)\b",
+# A question naming less than this of its own (`own_terms`) cannot stand on its own:
+# "When?", "and the date?", "how old is he?".
+_MIN_STANDALONE_TERMS = 2
+# Turns looked back at for the question that opened the thread (as many as the
+# memory keeps by default): a longer chain of follow-ups is searched with its oldest.
+MAX_THREAD_TURNS = 6
+
+# Words that only say what kind of answer is wanted ("and the date?"): the kind is
+# read from the question itself; searched for, they would be matched as if topics.
+_ATTRIBUTE = re.compile(
+    r"\b(?:date|day|year|month|time|place|location|venue|number|amount|total|name|"
+    r"reason|age)s?\b",
     re.IGNORECASE,
 )
-# A question with this few content words rarely stands on its own.
-_MIN_STANDALONE_TERMS = 2
-_POSSESSIVES = {"their", "its", "his", "her"}
-# ...and a question with a possessive and this many content words stands on its own.
-_SELF_CONTAINED_TERMS = 3
-_PERSON = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
-_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
-_MARKER = re.compile(r"\[\d+\]")
-# Names borrowed from the previous answer: the first are the ones it is about.
-_BORROWED_NAMES = 2
+# Words that lean on the conversation or hedge without naming anything.
+_FILLER = re.compile(
+    r"\b(?:actually|exactly|really|precisely|tho|though|anyway|again|else|meanwhile|"
+    r"another|instead)\b",
+    re.IGNORECASE,
+)
+_LEAD_IN = re.compile(r"^\s*(?:(?:and|so|but|ok|okay|then)[,\s]+)*", re.IGNORECASE)
+# "what about the other group?", "and Piers?", "how about in 2019?"
+_WHAT_ABOUT = re.compile(
+    r"^\s*(?:and\s+|so\s+|but\s+)?(?:what|how)\s+about\s+(?P<what>.+?)\s*[?.!]*\s*$"
+    r"|^\s*and\s+(?P<and>(?!(?:what|which|who|whom|whose|why|when|where|how)\b).+?)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+_CORRECTION = re.compile(
+    r"^\s*(?:(?:no|nope|sorry|oops|wait|actually)[,.!\s]+)*i\s+meant?\b", re.IGNORECASE
+)
+# A question word or a verb: the words after "I meant" are a question, not just a name.
+_ASKS = re.compile(
+    r"\b(?:what|which|who|whom|whose|why|when|where|how|is|are|was|were|do|does|did|has|"
+    r"have|had|can|could|will|would|should)\b",
+    re.IGNORECASE,
+)
+_DETERMINER = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
+_MARKER = re.compile(r"\s*\[\d+\]")
+# How much of an answer identifies it in the message that showed it.
+_ANSWER_PREFIX = 200
+_WHO_IS = re.compile(r"^\s*(?:who|whom)\s+(?:is|was|are|were)\b", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_MARK = re.compile(r"\s+([?.!,;:])")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A question resolved against the conversation.
+
+    `question` is what says which kind of answer is wanted (the question as asked,
+    or for "what about X?" the opening question about X); `search_text` is what is
+    searched and read for its topic; `standalone` is the question as a person (or
+    an LLM) would read it alone, every word of the follow-up kept ("Which groups
+    were banned? and the date?" where the search has only "Which groups were banned?").
+    """
+
+    question: str
+    search_text: str
+    standalone: str
 
 
 def is_followup(question: str) -> bool:
     """Whether a question leans on what was said before.
 
-    A possessive alone does not make one when the question names enough of its
-    own: in "How many members could lose their membership?" "their" points at
-    "members", and the question starts a new topic.
+    A pronoun does not make one when the question names enough of its own for
+    the pronoun to point inside it: in "How many members could lose their
+    membership?" "their" points at "members", and the question starts a new topic.
     """
-    question = unwrap(question)  # "no, I meant which groups were banned" asks afresh
-    terms = len(content_terms(question))
-    if terms < _MIN_STANDALONE_TERMS:
+    asked = _asked(question)
+    if _asked_about_instead(question) is not None:
         return True
-    refs = {m.group().lower() for m in _REFERS_BACK.finditer(question)}
-    if refs and refs <= _POSSESSIVES and terms >= _SELF_CONTAINED_TERMS:
-        return False
-    return bool(refs)
+    terms = own_terms(_clean(asked))
+    return terms < _MIN_STANDALONE_TERMS or bool(references(asked, terms))
+
+
+def own_terms(question: str) -> int:
+    """How much a question names of its own: its topic's words, and one more for a name.
+
+    "how old is he?" names nothing, "How old is Loach?" enough to stand alone.
+    """
+    return len(topic_terms(question)) + bool(names(question))
 
 
 def resolve_followup(question: str, history: list[Turn]) -> str:
-    """The text to search for `question`, given the conversation so far.
+    """The text to search for `question`, given the conversation so far."""
+    return resolve(question, history).search_text
 
-    The subject comes from the question that opened the current thread (the
-    latest one that stood on its own), so a chain of follow-ups does not
-    pile up every earlier question.
-    """
+
+def resolve(question: str, history: list[Turn]) -> Resolution:
+    """`question` made to stand on its own with what the conversation said."""
     if not history or not is_followup(question):
-        return question
-    subject = next(
-        (turn.question for turn in reversed(history) if not is_followup(turn.question)),
-        history[-1].standalone,
+        return Resolution(question, question, question)
+    asked = _asked(question)
+    own = _clean(asked)
+    terms = own_terms(own)
+    refs = references(asked, terms)
+    opening = _clean(_asked(thread_opening(history)))
+    what = _asked_about_instead(question)
+    if what is not None:
+        return _asked_about(what, opening)
+    person = person_referent(own, history) if refs.person else None
+    if person:
+        own = name_the_person(own, person)
+    elliptical = terms < _MIN_STANDALONE_TERMS
+    if not (elliptical or refs.thing or refs.context or (refs.person and not person)):
+        return Resolution(question, own, own)
+    standalone = _joined(opening, own)
+    if elliptical and not topic_terms(_ATTRIBUTE.sub(" ", own)):
+        # "and the date?", "When?": its words name the kind of answer, and only the
+        # opening question has a topic to search for.
+        return Resolution(question, opening, standalone)
+    return Resolution(question, _joined(_ATTRIBUTE.sub(" ", opening), own), standalone)
+
+
+def thread_opening(history: list[Turn]) -> str:
+    """The question that opened the current thread: the latest that stood on its own.
+
+    "what about X?" reopens it about X. Only the last MAX_THREAD_TURNS turns are
+    looked at; if none of them stood on its own, the oldest of them opens the
+    thread, so a long chain of follow-ups never piles up what was asked before it.
+    """
+    recent = history[-MAX_THREAD_TURNS:]
+    opening = recent[0].question
+    for turn in recent:
+        if not is_followup(turn.question):
+            opening = turn.question
+        elif (what := _asked_about_instead(turn.question)) is not None:
+            opening = _asked_about(what, _clean(_asked(opening))).question
+    return opening
+
+
+def thread_replied_to(history: list[Turn], replied: str) -> list[Turn]:
+    """The turns up to the one whose answer the message `replied` to shows.
+
+    In a group a reply to an older answer continues that answer's thread, not
+    whatever was asked since. A message that shows no remembered answer (a
+    greeting, an answer's later part, a forgotten turn) leaves `history` whole.
+    """
+    shown = _tidy(replied)
+    for position in range(len(history) - 1, -1, -1):
+        answer = _tidy(history[position].answer)
+        if answer and shown.startswith(answer[:_ANSWER_PREFIX]):
+            return history[: position + 1]
+    return history
+
+
+def person_referent(question: str, history: list[Turn]) -> str | None:
+    """The name a person pronoun of `question` stands for, from the previous turn.
+
+    After "Who rescued the kayakers?" the person is the one the answer names; after
+    "Who is Tom Pascoe?" or "Was Tom Pascoe paid?" the one the question names. A
+    name the follow-up itself uses is someone else ("what did Pascoe say about him?").
+    """
+    previous = history[-1]
+    asked = person_names(previous.standalone)
+    answered = person_names(_MARKER.sub("", previous.answer), single_words=False)
+    answered = [n for n in answered if n not in asked]
+    asks_for_person = answer_kind(previous.question) is AnswerKind.WHO and not _WHO_IS.match(
+        previous.question
     )
-    if _PERSON.search(question):
-        names = [
-            n
-            for n in dict.fromkeys(_NAME.findall(_MARKER.sub(" ", history[-1].answer)))
-            if n not in subject
-        ]
-        if names:
-            return f"{subject} {' '.join(names[:_BORROWED_NAMES])} {unwrap(question)}"
-    return f"{subject} {unwrap(question)}"
+    candidates = answered + asked if asks_for_person else asked + answered
+    for name in candidates + person_names(thread_opening(history)):
+        if not _mentions(question, name):
+            return name
+    return None
+
+
+def _asked_about_instead(question: str) -> str | None:
+    """X when `question` asks the thread's question about X: "what about X?", "and X?",
+    or a correction naming only X ("no, I meant Ann Hobbs").
+
+    Not when X leans on the conversation itself ("what about his job?") or names only
+    a kind of answer ("and the date?"): those are resolved like other follow-ups.
+    """
+    spelled = spell_out(question)
+    about = _WHAT_ABOUT.match(_clean(spelled))
+    if about:
+        what = _bare(about.group("what") or about.group("and"))
+    elif _CORRECTION.match(spelled) and not _ASKS.search(unwrap(spelled)):
+        what = _bare(unwrap(spelled))
+    else:
+        return None
+    pointing = references(what, 0)
+    if not what or pointing.person or pointing.thing or _ATTRIBUTE.fullmatch(what):
+        return None
+    return what
+
+
+def _asked_about(what: str, opening: str) -> Resolution:
+    """The opening question asked again about X, for "what about X?".
+
+    A person takes a person's place, another name the last name; without a name
+    to swap ("what about the other boat?") X joins the opening question.
+    """
+    if what[:1].isupper() and not _ASKS.search(what):
+        swapped = (person_names(opening) if person_names(what) else []) or names(opening)[-1:]
+        if swapped:
+            asked = opening.replace(swapped[0], what, 1)
+            return Resolution(asked, asked, asked)
+    return Resolution(
+        opening,
+        _joined(_ATTRIBUTE.sub(" ", opening), what),
+        _joined(opening, f"What about {what}?"),
+    )
+
+
+def _mentions(question: str, name: str) -> bool:
+    """Whether `question` uses a word of `name` ("Pascoe" of "Tom Pascoe")."""
+    words = {w.lower() for w in re.findall(r"[\w'’\-]+", question)}
+    return any(part.lower() in words for part in name.split() if len(part) > 2)
+
+
+def _asked(question: str) -> str:
+    """The question as asked: shorthand written out, no wrapper ("no, I meant ...")."""
+    return unwrap(spell_out(question))
+
+
+def _clean(question: str) -> str:
+    return _tidy(_FILLER.sub(" ", question))
+
+
+def _bare(fragment: str) -> str:
+    """The fragment without its lead-in, end mark or article: "and the date?" -> "date"."""
+    return _DETERMINER.sub("", _LEAD_IN.sub("", fragment).strip(" ?.!"))
+
+
+def _joined(subject: str, question: str) -> str:
+    return _tidy(f"{subject} {_LEAD_IN.sub('', question)}")
+
+
+def _tidy(text: str) -> str:
+    return _SPACE_BEFORE_MARK.sub(r"\1", _SPACES.sub(" ", text)).strip()

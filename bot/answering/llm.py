@@ -17,7 +17,7 @@ from llama_index.llms.openai_like import OpenAILike
 
 from bot.answering.answer import Answer
 from bot.answering.citation_check import check_citations
-from bot.answering.followup import is_followup, resolve_followup
+from bot.answering.followup import is_followup, resolve
 from bot.answering.memory import Turn
 from bot.answering.prompts import Prompts
 from bot.answering.vectors import SentenceVectors
@@ -77,9 +77,9 @@ class LlmAnswerer:
             text = self.llm.complete(condense.format(history=transcript, question=question))
         except Exception as error:  # any model failure: fall back to the offline rule
             log.warning("condensing the follow-up failed: %s", type(error).__name__)
-            return resolve_followup(question, history)
+            return resolve(question, history).standalone
         first_line = text.text.strip().splitlines()[0].strip() if text.text.strip() else ""
-        return first_line or resolve_followup(question, history)
+        return first_line or resolve(question, history).standalone
 
     def stream(self, standalone: str) -> Generator[str, None, Answer]:
         """Yield the answer text as it grows; return the checked `Answer`, or raise FallBack."""

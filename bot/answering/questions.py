@@ -338,6 +338,11 @@ _QUESTION_PHRASE = re.compile(
 )
 
 
+def topic_terms(text: str) -> list[str]:
+    """The content terms of a question's topic: "how old", "happened" and the like left out."""
+    return content_terms(_QUESTION_PHRASE.sub(" ", text))
+
+
 @dataclass(frozen=True)
 class Question:
     """A question ready for answering: its text, its search text, its terms and kind."""
@@ -353,5 +358,5 @@ class Question:
         search_text = spell_out(search_text or text)
         # Searched and read without a wrapper: "tell", "know", "meant" are not its topic.
         search_text = unwrap(search_text)
-        terms = content_terms(_QUESTION_PHRASE.sub(" ", search_text))
+        terms = topic_terms(search_text)
         return cls(text, search_text, tuple(dict.fromkeys(terms)), answer_kind(text))

@@ -219,6 +219,18 @@ async def keep_typing(message: Message) -> None:
             await asyncio.sleep(TYPING_EVERY_SECONDS)
 
 
+def replied_answer(message: Message, bot_id: int) -> str | None:
+    """The text of the bot's message that `message` replies to, if it replies to one.
+
+    A reply chain is a thread: the question follows up that answer, even when
+    other questions were asked in the chat since.
+    """
+    replied = message.reply_to_message
+    if replied and replied.from_user and replied.from_user.id == bot_id:
+        return replied.text
+    return None
+
+
 async def produce_answer(
     context: ContextTypes.DEFAULT_TYPE, message: Message, conversation: str, question: str
 ) -> tuple[Answer, Message | None]:
@@ -230,10 +242,11 @@ async def produce_answer(
     engine = state(context).engine
     loop = asyncio.get_running_loop()
     updates: asyncio.Queue[str | Answer | BaseException] = asyncio.Queue()
+    replying_to = replied_answer(message, context.bot.id)
 
     def run() -> None:
         try:
-            for event in engine.stream(conversation, question):
+            for event in engine.stream(conversation, question, replying_to):
                 loop.call_soon_threadsafe(updates.put_nowait, event)
         except BaseException as error:  # handed to the loop, raised there
             loop.call_soon_threadsafe(updates.put_nowait, error)

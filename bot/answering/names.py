@@ -1,0 +1,85 @@
+"""Names in a question or an answer, and which of them may be people's.
+
+Told by their words only, with no list of any story's names: capitalised runs,
+less a sentence's first function word; a person's name has no word of
+organisations, places or dates and does not follow "of", "in", "at"...
+"""
+
+from __future__ import annotations
+
+import re
+
+from llama_index.core.utils import globals_helper
+
+_WORD = r"(?:[A-Z][a-z]+(?:['’\-][A-Za-z]+)*|[A-Z]{2,}|[A-Z]\.)"
+_RUN = re.compile(rf"{_WORD}(?:\s+{_WORD})*")
+# A name with one of these words names an organisation, a place or a date. (Months
+# that are also first names, such as May and June, are left out.)
+_NOT_A_PERSON = frozenset(
+    re.findall(
+        r"\w+",
+        """
+        party committee council network group union government ministry department office
+        agency association society foundation trust institute university college school
+        club league federation bank company corporation court church army police service
+        commission board authority movement campaign front alliance coalition hospital
+        news times post mail monday tuesday wednesday thursday friday saturday sunday
+        january february march july september october november december house street road
+        city county state states kingdom republic parliament senate congress assembly
+        centre center station airport bridge park river sea ocean island
+        """,
+    )
+)
+_TITLES = frozenset(re.findall(r"\w+", "mr mrs ms miss dr sir dame lord lady prof professor"))
+# "member of X", "in X", "on X": a place, a body or a date more often than a person.
+_PLACE_BEFORE = re.compile(
+    r"\b(?:of|in|at|on|from|near|into|across|outside|inside|throughout|since|until)\s+"
+    r"(?:the\s+)?$",
+    re.IGNORECASE,
+)
+
+
+def names(text: str, single_words: bool = True) -> list[str]:
+    """Names in `text`, in order: runs of capitalised words ("Ken Loach", "Kelbridge Council").
+
+    A sentence's first function word is not part of one ("Was Loach" -> "Loach").
+    One-word names count only with `single_words`, and never a sentence's first word.
+    """
+    return list(dict.fromkeys(name for name, _ in _name_spans(text, single_words)))
+
+
+def person_names(text: str, single_words: bool = True) -> list[str]:
+    """Names in `text` that may be people's, in order: "Ken Loach", "Sir Keir", "Loach".
+
+    One-word names count only with `single_words`: in a question "Loach" is a name;
+    in an article's sentence a lone capital is as often a party or a place.
+    """
+    people = []
+    for name, start in _name_spans(text, single_words):
+        words = name.split()
+        lowered = {w.lower().strip(".") for w in words}
+        if any(w.isupper() and len(w) > 1 for w in words) or lowered & _NOT_A_PERSON:
+            continue  # an acronym, a body, a place or a date
+        if not lowered - _TITLES or _PLACE_BEFORE.search(text[:start]):
+            continue
+        people.append(name)
+    return list(dict.fromkeys(people))
+
+
+def _name_spans(text: str, single_words: bool) -> list[tuple[str, int]]:
+    spans = []
+    for match in _RUN.finditer(text):
+        words = [re.sub(r"['’]s$", "", w) for w in match.group().split()]
+        start, opening = match.start(), _sentence_start(text, match.start())
+        while words and words[0].lower() in globals_helper.stopwords:
+            start = text.index(words[1], start + 1) if len(words) > 1 else start
+            words, opening = words[1:], False
+        if not words or (len(words) == 1 and (not single_words or opening)):
+            continue
+        spans.append((" ".join(words), start))
+    return spans
+
+
+def _sentence_start(text: str, position: int) -> bool:
+    before = text[:position].rstrip()
+    return not before or before[-1] in ".?!:;‘“\"'"

@@ -1,0 +1,272 @@
+"""Offline follow-ups: what a question leans on and how it is resolved (invented stories)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.answering.followup import (
+    MAX_THREAD_TURNS,
+    is_followup,
+    resolve,
+    resolve_followup,
+    thread_replied_to,
+)
+from bot.answering.memory import Turn
+from bot.answering.names import names, person_names
+from bot.answering.questions import AnswerKind, Question
+from bot.answering.references import name_the_person, references
+
+RESCUE = "Who rescued the kayakers?"
+RESCUE_ANSWER = "Retired keeper Tom Pascoe rowed out in a storm to rescue them. [1]"
+MAYOR = "How old is the mayor of Kelbridge?"
+MAYOR_ANSWER = "Mayor Ann Hobbs, 52, said the bridge would open in May. [1]"
+
+
+def history(*turns: tuple[str, str]) -> list[Turn]:
+    """Turns as the engine remembers them: each question resolved against those before."""
+    remembered: list[Turn] = []
+    for question, answer in turns:
+        remembered.append(Turn(question, resolve_followup(question, remembered), answer, 0.0))
+    return remembered
+
+
+# ---------------------------------------------------------------- pronouns
+
+
+def test_a_person_pronoun_takes_the_name_the_answer_gave() -> None:
+    rescue = history((RESCUE, RESCUE_ANSWER))
+
+    # "how old is he?" names nothing of its own: the thread's question comes along.
+    assert resolve_followup("how old is he?", rescue) == f"{RESCUE} how old is Tom Pascoe?"
+    # With enough words of its own, the name is all it needs.
+    assert resolve_followup("was he paid by the coastguard?", rescue) == (
+        "was Tom Pascoe paid by the coastguard?"
+    )
+    assert resolve_followup("what did his wife say?", rescue) == "what did Tom Pascoe's wife say?"
+
+
+def test_a_person_pronoun_takes_the_name_the_question_gave() -> None:
+    who_is = history(("Who is Tom Pascoe?", "A retired lifeboat keeper, Sam Ortiz said. [1]"))
+    was = history(("Was Tom Pascoe paid by Sea Rescue Trust?", "The articles don't say."))
+
+    assert resolve_followup("what did the coastguard say about him?", who_is) == (
+        "what did the coastguard say about Tom Pascoe?"
+    )
+    assert resolve_followup("no, I meant which boat he actually rowed", was) == (
+        "which boat Tom Pascoe rowed"
+    )
+
+
+def test_a_name_after_of_or_in_is_not_the_person() -> None:
+    mayor = history((MAYOR, MAYOR_ANSWER))
+
+    assert resolve_followup("what did she say about the bridge?", mayor) == (
+        "what did Mayor Ann Hobbs say about the bridge?"
+    )
+
+
+def test_him_is_not_the_person_the_question_names() -> None:
+    # "What did Pascoe say about him?": "him" cannot be Pascoe, and no one else was
+    # named, so the thread's question is searched along.
+    who_is = history(("Who is Tom Pascoe?", "Tom Pascoe is a retired keeper. [1]"))
+
+    assert resolve_followup("What did Pascoe say about him?", who_is) == (
+        "Who is Tom Pascoe? What did Pascoe say about him?"
+    )
+
+
+def test_a_thing_or_what_was_said_brings_the_thread_question() -> None:
+    bridge = history(("How much will the Kelbridge bridge cost?", "£4.2 million [1]"))
+
+    assert resolve_followup("When was it approved?", bridge) == (
+        "How much will the Kelbridge bridge cost? When was it approved?"
+    )
+    assert resolve_followup("who said that?", bridge) == (
+        "How much will the Kelbridge bridge cost? who said that?"
+    )
+    assert resolve_followup("how many people were there?", bridge).startswith(
+        "How much will the Kelbridge bridge cost?"
+    )
+    # "else", "actually" lean on the conversation but are no topic to search for.
+    assert resolve_followup("who else objected to it?", bridge) == (
+        "How much will the Kelbridge bridge cost? who objected to it?"
+    )
+
+
+# ---------------------------------------------------------------- ellipsis
+
+
+def test_an_ellipsis_is_searched_as_the_thread_question() -> None:
+    meeting = history(("How long did the council meeting last?", "Four hours. [1]"))
+
+    # The words name only the kind of answer; it is read from the follow-up.
+    for ellipsis in ("and the date?", "When?", "on what day?", "what about the venue?"):
+        resolved = resolve(ellipsis, meeting)
+        assert resolved.search_text == "How long did the council meeting last?", ellipsis
+        assert resolved.question == ellipsis
+    # Read alone (by an LLM, when condensing fails) it keeps every word.
+    assert resolve("and the date?", meeting).standalone == (
+        "How long did the council meeting last? the date?"
+    )
+    assert Question.parse("on what day?").kind is AnswerKind.DAY
+    # An ellipsis with a topic word of its own keeps it.
+    assert resolve_followup("how many councillors tho", meeting) == (
+        "How long did the council meeting last? how many councillors"
+    )
+
+
+def test_what_about_asks_the_thread_question_again() -> None:
+    mayor = history(("How old is Ann Hobbs?", MAYOR_ANSWER))
+
+    about = resolve("what about Sam Ortiz?", mayor)
+    assert about == resolve("and Sam Ortiz?", mayor)
+    assert about.search_text == "How old is Sam Ortiz?"
+    # The kind of answer is the thread question's: an age.
+    assert Question.parse(about.question).kind is AnswerKind.NUMBER
+
+    other = resolve("what about the other boat?", history((RESCUE, RESCUE_ANSWER)))
+    assert other.search_text == f"{RESCUE} other boat"
+    assert other.question == RESCUE
+
+
+# ---------------------------------------------------------------- new topics
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which beach was closed on Monday?",
+        "no, I meant which towns were flooded",
+        "How old is Pascoe?",
+        "How many residents could lose their allotments?",
+        "What did the council decide about its budget?",
+        "Did Ann Hobbs say she would resign?",
+        "Is it true that the bridge will cost £4m?",
+        "Were there any protests against the bridge?",
+        "Which councillors voted for the scheme that was rejected?",
+        "What happened at the council this week?",
+    ],
+)
+def test_a_question_that_stands_on_its_own_borrows_nothing(question: str) -> None:
+    assert not is_followup(question)
+    assert resolve_followup(question, history((RESCUE, RESCUE_ANSWER))) == question
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how old is he?",
+        "what was their reason?",
+        "when did they open it?",
+        "and the date?",
+        "When?",
+        "what happened after that?",
+        "what did Pascoe say about him?",
+        "which other boats were out?",
+        "what about Sam Ortiz?",
+        "what was going on outside meanwhile?",
+    ],
+)
+def test_a_question_that_leans_on_the_conversation_is_a_followup(question: str) -> None:
+    assert is_followup(question)
+
+
+def test_a_corrected_question_that_stands_alone_starts_a_new_topic() -> None:
+    mayor = history(("How old is the mayor?", "She is 52 [1]"))
+    corrected = "no, I meant which towns were flooded"
+
+    assert resolve_followup(corrected, mayor) == corrected
+    assert Question.parse(corrected).search_text == "which towns were flooded"
+    assert Question.parse(corrected).terms == ("town", "flood")
+
+
+# ---------------------------------------------------------------- the thread
+
+
+def test_a_chain_of_followups_keeps_the_opening_question_and_the_person() -> None:
+    chain = history(
+        ("Who is Tom Pascoe?", "Tom Pascoe is a retired keeper. [1]"),
+        ("how old is he?", "Pascoe, 71, rowed out. [1]"),
+        ("where does he live?", "The articles don't say."),
+    )
+
+    assert resolve_followup("and when did he retire?", chain) == (
+        "Who is Tom Pascoe? when did Tom Pascoe retire?"
+    )
+
+
+def test_the_thread_is_bounded() -> None:
+    # A long chain borrows one question, never a pile of the earlier ones.
+    turns = [("How much will the Kelbridge bridge cost?", "£4.2 million [1]")]
+    turns += [(f"and when was it approved for phase {n}?", "x [1]") for n in range(10)]
+    chain = history(*turns)[-MAX_THREAD_TURNS:]
+
+    resolved = resolve_followup("who paid for it?", chain)
+
+    assert resolved.endswith("who paid for it?")
+    assert len(resolved) < 100
+    assert "Kelbridge" not in resolved  # the opening question is out of the window
+
+
+def test_without_history_a_question_is_its_own_search() -> None:
+    assert resolve("how old is he?", []) == resolve("how old is he?", [])
+    assert resolve_followup("how old is he?", []) == "how old is he?"
+
+
+# ---------------------------------------------------------------- the parts
+
+
+def test_references_tell_pronouns_from_clauses_and_expletives() -> None:
+    assert references("how old is he?", 0).person
+    assert references("when did they open it?", 0).thing
+    assert references("when did that happen?", 0).context
+    assert not references("the groups that were banned by the council", 4)
+    assert not references("Is it true that the bridge cost £4m?", 3)
+    assert not references("Were there any protests against the bridge?", 3)
+    assert references("how many people were there?", 1).context
+    assert not references("What happened this week?", 1)
+
+
+def test_names_and_people() -> None:
+    assert names("Was Tom Pascoe paid by Sea Rescue Trust?") == ["Tom Pascoe", "Sea Rescue Trust"]
+    assert person_names("Was Tom Pascoe paid by Sea Rescue Trust?") == ["Tom Pascoe"]
+    assert person_names("How old is the mayor of Kelbridge?") == []
+    assert person_names("Did Pascoe meet the NHS team on Monday?") == ["Pascoe"]
+    assert person_names("Retired keeper Tom Pascoe rowed out", single_words=False) == ["Tom Pascoe"]
+
+
+def test_naming_the_person() -> None:
+    assert name_the_person("what is his job?", "Ann Hobbs") == "what is Ann Hobbs's job?"
+    assert name_the_person("what did her deputy say about her?", "Ann Hobbs") == (
+        "what did Ann Hobbs's deputy say about Ann Hobbs?"
+    )
+
+
+def test_a_reply_follows_up_the_answer_it_replies_to() -> None:
+    chat = history(
+        (RESCUE, RESCUE_ANSWER),
+        ("How much will the Kelbridge bridge cost?", "£4.2 million, the council said. [1]"),
+    )
+    # A Telegram message shows the answer, then its sources.
+    shown = f"{RESCUE_ANSWER}\n\n[1] Storm rescue (2024-03-02)\nRetired keeper Tom Pascoe..."
+
+    assert thread_replied_to(chat, shown) == chat[:1]
+    assert resolve_followup("how old is he?", thread_replied_to(chat, shown)) == (
+        f"{RESCUE} how old is Tom Pascoe?"
+    )
+    # A message that shows no remembered answer leaves the conversation whole.
+    assert thread_replied_to(chat, "Ask me about the story.") == chat
+
+
+def test_a_correction_naming_someone_else_asks_the_thread_question_about_them() -> None:
+    mayor = history(("How old is Ann Hobbs?", MAYOR_ANSWER))
+
+    corrected = resolve("no, I meant Sam Ortiz", mayor)
+
+    assert corrected.search_text == "How old is Sam Ortiz?"
+    assert Question.parse(corrected.question).kind is AnswerKind.NUMBER
+    # The thread now asks about Sam Ortiz.
+    chain = history(("How old is Ann Hobbs?", MAYOR_ANSWER), ("what about Sam Ortiz?", "x [1]"))
+    assert resolve_followup("and where was she born?", chain) == (
+        "How old is Sam Ortiz? where was Sam Ortiz born?"
+    )
