@@ -251,28 +251,34 @@ def word_evidence(
     )
 
 
+def word_columns(
+    question: Question, candidates: Sequence[Candidate], words: WordEvidence
+) -> dict[str, np.ndarray]:
+    """The features both stages take from the words, by name (gaps to the best of `candidates`)."""
+    asked = question.kind not in (AnswerKind.OTHER, AnswerKind.YES_NO)
+    return {
+        "exact": words.exact,
+        "exact_gap": words.exact - words.exact.max(initial=0.0),
+        "kind_hit": words.kinds,
+        "kind_miss": (1.0 - words.kinds) * asked,
+        "kind_near": words.near,
+        "entities": words.entities,
+        "asked_share": words.asked_share,
+        "novelty": words.novelty,
+        "chunk_rank": np.array([1.0 / c.chunk_rank for c in candidates]),
+        "neighbour": words.neighbour,
+        "title_exact": words.title,
+        "lead": np.array([math.exp(-c.start / 2000) for c in candidates]),
+        "length": np.array([math.log1p(len(c.text)) / 5 for c in candidates]),
+    }
+
+
 def shortlist_features(
     question: Question, candidates: Sequence[Candidate], words: WordEvidence
 ) -> np.ndarray:
     """The SHORTLIST_FEATURES of every candidate (words only, no embeddings)."""
-    asked = question.kind not in (AnswerKind.OTHER, AnswerKind.YES_NO)
-    return np.column_stack(
-        [
-            words.exact,
-            words.exact - words.exact.max(initial=0.0),
-            words.kinds,
-            (1.0 - words.kinds) * asked,
-            words.near,
-            words.entities,
-            words.asked_share,
-            words.novelty,
-            [1.0 / c.chunk_rank for c in candidates],
-            words.neighbour,
-            words.title,
-            [math.exp(-c.start / 2000) for c in candidates],
-            [math.log1p(len(c.text)) / 5 for c in candidates],
-        ]
-    ).astype(np.float64)
+    columns = word_columns(question, candidates, words)
+    return np.column_stack([columns[name] for name in SHORTLIST_FEATURES]).astype(np.float64)
 
 
 def sentence_features(
@@ -329,31 +335,17 @@ def sentence_features(
         worst[i] = 1.0 - min(sims.values())
         for t, s in sims.items():
             term_best[t] = max(term_best[t], s)
+    columns = word_columns(question, candidates, words) | {
+        "meaning": meanings,
+        "meaning_gap": meanings - meanings.max(),
+        "soft": soft,
+        "soft_gap": soft - soft.max(),
+        "own_soft": own_soft,
+        "worst_missing": worst,
+        "title": title_meanings,
+    }
+    features = np.column_stack([columns[name] for name in SENTENCE_FEATURES]).astype(np.float64)
     asked = question.kind not in (AnswerKind.OTHER, AnswerKind.YES_NO)
-    kinds = words.kinds
-    features = np.column_stack(
-        [
-            meanings,
-            meanings - meanings.max(),
-            exact,
-            soft,
-            soft - soft.max(),
-            exact - exact.max(),
-            own_soft,
-            worst,
-            kinds,
-            (1.0 - kinds) * asked,
-            words.near,
-            words.entities,
-            words.asked_share,
-            words.novelty,
-            [1.0 / c.chunk_rank for c in candidates],
-            words.neighbour,
-            title_meanings,
-            [math.exp(-c.start / 2000) for c in candidates],
-            [math.log1p(len(c.text)) / 5 for c in candidates],
-        ]
-    ).astype(np.float64)
     weighted = [(idf.get(t, 0.0), term_best[t]) for t in terms]
     missing_everywhere = [t for t in terms if t in unseen]
     evidence = {
@@ -361,7 +353,7 @@ def sentence_features(
         "unseen_unmatched": sum(idf.get(t, 0.0) * (1.0 - term_best[t]) for t in missing_everywhere)
         / total,
         "term_absent": 1.0 - min((b for _, b in weighted), default=1.0),
-        "kind_absent": float(asked and not kinds[shortlist].max(initial=0.0) > 0),
+        "kind_absent": float(asked and not words.kinds[shortlist].max(initial=0.0) > 0),
         "kind_other": float(question.kind is AnswerKind.OTHER),
         "yes_no": float(question.kind is AnswerKind.YES_NO),
     }
