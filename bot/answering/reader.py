@@ -99,7 +99,7 @@ MEANING_CANDIDATES = 10
 WEIGHTS_FILE = "reader_weights.json"
 # Candidates whose words are compared in meaning with the question's: word vectors
 # are the cost of the reader, so only the sentences that could win are compared.
-SOFT_CANDIDATES = 6
+SOFT_CANDIDATES = 4
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")  # words and numbers
 _ENTITY = re.compile(r"\b(?:[A-Z][A-Za-z'’\-]+|[A-Z]{2,}|\d[\d,.]*)\b")
