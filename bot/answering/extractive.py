@@ -4,11 +4,11 @@ Every retrieved chunk is split into sentences (with their offsets in the
 article); the fitted reader (`bot.answering.reader`) shortlists them by their
 words, then scores the shortlist on meaning, the question's words each holds
 or near-synonyms of them, whether it offers the kind of answer asked for,
-retrieval rank and position. The best
-sentence answers, and a close second joins it when there is room. The reader
-also estimates the probability that the answer is right; below the cut chosen
-on dev data the bot says "The articles don't say." The answer is only words of
-the articles, with [n] markers.
+retrieval rank and position. The best sentence answers, and a close second
+joins it when there is room. The reader also estimates the probability that
+the answer is right; below the cut chosen on dev data the bot says "The
+articles don't say." The answer is only words of the articles, with [n]
+markers.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bot.answering.reader import (
     SENTENCE_FEATURES,
     Candidate,
     ReaderWeights,
+    WordEvidence,
     WordVectors,
     confidence_features,
     sentence_features,
@@ -106,9 +107,8 @@ class ExtractiveAnswerer:
         if not found:
             return Reading(question, [], np.zeros((0, 0)), {}, 0.0)
         everything = [c for _, _, c in found.values()]
-        idf = {t: stats.idf(t) for t in question.terms}
-        words = word_evidence(question, everything, idf)
-        first = self.weights.shortlist.logits(shortlist_features(question, everything, words))
+        idf, words, ranked = self._words(question, everything, stats)
+        first = self.weights.shortlist.logits(ranked)
         keep = list(np.argsort(-first, kind="stable")[:MEANING_CANDIDATES])
         shortlisted = [everything[i] for i in keep]
         texts = [c.text for c in shortlisted]
@@ -155,9 +155,16 @@ class ExtractiveAnswerer:
     ) -> tuple[list[str], np.ndarray]:
         """Every candidate sentence and its SHORTLIST_FEATURES (what the shortlist is fitted on)."""
         everything = [c for _, _, c in self.candidates(chunks, withhold).values()]
+        return [c.text for c in everything], self._words(question, everything, stats)[2]
+
+    @staticmethod
+    def _words(
+        question: Question, candidates: list[Candidate], stats: TermStats
+    ) -> tuple[dict[str, float], WordEvidence, np.ndarray]:
+        """The question terms' IDF, the candidates' word evidence and SHORTLIST_FEATURES."""
         idf = {t: stats.idf(t) for t in question.terms}
-        words = word_evidence(question, everything, idf)
-        return [c.text for c in everything], shortlist_features(question, everything, words)
+        words = word_evidence(question, candidates, idf)
+        return idf, words, shortlist_features(question, candidates, words)
 
     @staticmethod
     def candidates(
