@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import math
 import os
 import re
@@ -29,6 +30,8 @@ TERM_STATS_FILE = "term_stats.json.gz"
 # whenever `content_terms` changes what it returns: counts stored by the old
 # reading are then ignored, and the bot counts those layers' chunks itself.
 TERMS_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 # A word: letters and digits, with inner apostrophes and hyphens.
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
@@ -133,19 +136,24 @@ class TermStats:
 
     @classmethod
     def read(cls, folder: Path | None) -> TermStats | None:
-        """The counts saved in `folder`; None if there are none, or they were made by
-        another version of `content_terms` (a layer written before either)."""
+        """The counts saved in `folder`; None if there are none, they were made by another
+        version of `content_terms` (a layer written before either), or the file is damaged
+        (the caller then counts the layer's chunks, which a bot can always do)."""
         if folder is None:
             return None
+        path = folder / TERM_STATS_FILE
         try:
-            data = json.loads(gzip.decompress((folder / TERM_STATS_FILE).read_bytes()))
+            data = json.loads(gzip.decompress(path.read_bytes()))
+            if data.get("version") != TERMS_VERSION:
+                return None
+            stats = cls()
+            stats.n = int(data["chunks"])
+            stats.df = Counter({str(t): int(n) for t, n in data["df"].items()})
         except FileNotFoundError:
             return None
-        if data.get("version") != TERMS_VERSION:
+        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as error:
+            log.warning("ignoring the damaged term statistics %s: %s", path, error)
             return None
-        stats = cls()
-        stats.n = int(data["chunks"])
-        stats.df = Counter(data["df"])
         return stats
 
     def idf(self, term: str) -> float:

@@ -20,7 +20,7 @@ from index.articles import load_corpus
 from index.indexer import run_index
 from index.retrieval import StoryIndex
 from index.store import open_store
-from index.terms import TERM_STATS_FILE, TermStats
+from index.terms import TERM_STATS_FILE, TERMS_VERSION, TermStats
 
 
 def index(settings):
@@ -122,3 +122,14 @@ def test_a_layer_without_stored_term_stats_is_counted_from_its_chunks(
     (folder / TERM_STATS_FILE).write_bytes(gzip.compress(json.dumps(stale).encode()))
     stats = store.term_stats(layer)
     assert (stats.n, dict(stats.df)) == expected
+
+    # Nor a damaged file (cut short, or not the JSON it should be): named, then counted.
+    whole = {"version": TERMS_VERSION, "chunks": 1, "df": {"loach": 1}}
+    good = gzip.compress(json.dumps(whole).encode())
+    for damaged in (good[: len(good) // 2], gzip.compress(b"[1, 2]"), b"not gzip"):
+        (folder / TERM_STATS_FILE).write_bytes(damaged)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="index.terms"):
+            stats = store.term_stats(layer)
+        assert TERM_STATS_FILE in caplog.text
+        assert (stats.n, dict(stats.df)) == expected
