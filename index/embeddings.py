@@ -22,6 +22,7 @@ from pydantic import PrivateAttr
 
 from index.errors import EmbeddingUnavailable, ModelPreparationError
 from index.local_model import RECIPE_VERSION, prepared_model_file
+from index.piece_vectors import PieceVectors
 from index.settings import IndexSettings
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -59,6 +60,7 @@ class LocalMiniLMEmbedding(BaseEmbedding):
     _session: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
     _pool: Any = PrivateAttr()
+    _pieces: PieceVectors = PrivateAttr()
     _queries: OrderedDict = PrivateAttr(default_factory=OrderedDict)
     _queries_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
@@ -95,6 +97,9 @@ class LocalMiniLMEmbedding(BaseEmbedding):
         # tokenizer.json asks for padding; one text per run needs none.
         tokenizer.no_padding()
         self._tokenizer = tokenizer
+        self._pieces = PieceVectors(
+            model_file.with_suffix(".pieces.npy"), tokenizer.get_vocab(), _DIMENSION
+        )
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minilm")
 
     @classmethod
@@ -105,16 +110,40 @@ class LocalMiniLMEmbedding(BaseEmbedding):
         """Unit vectors for `texts`, in their order."""
         encodings = self._tokenizer.encode_batch(texts)
         vectors = np.empty((len(texts), _DIMENSION), dtype=np.float32)
-        if len(encodings) == 1:
-            vectors[0] = self._run(encodings[0])
-        else:
-            # onnxruntime releases the GIL while it runs, so the runs really go in parallel.
-            for row, vector in enumerate(self._pool.map(self._run, encodings)):
-                vectors[row] = vector
+        for row, vector in enumerate(self._run_all([e.ids for e in encodings])):
+            vectors[row] = vector
         return vectors
 
-    def _run(self, encoding: Any) -> np.ndarray:
-        ids = np.array([encoding.ids], dtype=np.int64)
+    def embed_words(self, words: list[str]) -> np.ndarray:
+        """Unit vectors of single words, exactly as `embed` gives them, mostly looked up.
+
+        The first call builds the table of single-piece words (see
+        index/piece_vectors.py) unless an earlier start saved it.
+        """
+        table = self._pieces.table(self._run_all)
+        encodings = self._tokenizer.encode_batch(words)
+        vectors = np.empty((len(words), _DIMENSION), dtype=np.float32)
+        longer = []
+        for row, encoding in enumerate(encodings):
+            if len(encoding.ids) == 3 and table[encoding.ids[1]].any():
+                vectors[row] = table[encoding.ids[1]]
+            else:
+                longer.append(row)
+        for row, vector in zip(
+            longer, self._run_all([encodings[r].ids for r in longer]), strict=True
+        ):
+            vectors[row] = vector
+        return vectors
+
+    def _run_all(self, texts: list[list[int]]) -> list[np.ndarray]:
+        """One run per text (its token ids), in order."""
+        if len(texts) <= 1:
+            return [self._run(ids) for ids in texts]
+        # onnxruntime releases the GIL while it runs, so the runs really go in parallel.
+        return list(self._pool.map(self._run, texts))
+
+    def _run(self, token_ids: list[int]) -> np.ndarray:
+        ids = np.array([token_ids], dtype=np.int64)
         (hidden,) = self._session.run(
             ["last_hidden_state"],
             {

@@ -145,3 +145,9 @@ def test_model_id_recorded_in_store(settings) -> None:
         update={"embed_backend": "openai", "openai_embed_model": "text-embedding-3-small"}
     )
     assert embed_model_id(openai) == "openai:text-embedding-3-small"
+
+
+def test_words_are_looked_up_with_the_vectors_a_run_gives(embed_model) -> None:
+    # One-piece words come from the table, longer ones ("hinchliffe") are run.
+    words = ["expelled", "labour", "hinchliffe", "2021", "proscribed", "a", "Jazz"]
+    np.testing.assert_array_equal(embed_model.embed_words(words), embed_model.embed(words))

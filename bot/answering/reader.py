@@ -34,6 +34,7 @@ from llama_index.core.utils import globals_helper
 
 from bot.answering.questions import AnswerKind, Question, kind_match, kind_spans
 from bot.answering.vectors import SentenceVectors
+from index.embeddings import LocalMiniLMEmbedding
 from index.terms import content_terms
 
 SENTENCE_FEATURES = (
@@ -122,7 +123,11 @@ class WordVectors:
 
     def __init__(self, embed_model: BaseEmbedding, cache_size: int = 50_000):
         self.embed_model = embed_model
-        self._cache = SentenceVectors(embed_model, cache_size)
+        # The local model looks most words up instead of running them.
+        embed_words = (
+            embed_model.embed_words if isinstance(embed_model, LocalMiniLMEmbedding) else None
+        )
+        self._cache = SentenceVectors(embed_model, cache_size, embed_words)
 
     def get(self, words: Sequence[str]) -> dict[str, np.ndarray]:
         """Each distinct word's vector."""

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 
 class SentenceVectors:
-    """Embeddings of texts by one model, with the most recent `cache_size` kept."""
+    """Embeddings of texts by one model, with the most recent `cache_size` kept.
 
-    def __init__(self, embed_model: BaseEmbedding, cache_size: int = 20_000):
+    `embed_batch` embeds the texts not kept, by default the model's own batch call.
+    """
+
+    def __init__(
+        self,
+        embed_model: BaseEmbedding,
+        cache_size: int = 20_000,
+        embed_batch: Callable[[list[str]], Sequence[Sequence[float]] | np.ndarray] | None = None,
+    ):
         self.embed_model = embed_model
+        self._embed_batch = embed_batch or embed_model.get_text_embedding_batch
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()  # the Telegram bot answers from several threads
@@ -28,7 +38,7 @@ class SentenceVectors:
             known = {t: self._vectors[t] for t in texts if t in self._vectors}
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            vectors = self.embed_model.get_text_embedding_batch(missing)
+            vectors = self._embed_batch(missing)
             fresh = {
                 t: np.asarray(v, dtype=np.float32) for t, v in zip(missing, vectors, strict=True)
             }

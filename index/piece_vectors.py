@@ -1,0 +1,85 @@
+"""The local model's vector of every word that is a single word piece, cached per machine.
+
+The reader compares the words of a question with the words of candidate
+sentences, tens of words a question, each a model run of its own. Most words
+of news text are one piece of the model's vocabulary, so their vectors are
+computed once, by the same runs, and kept in a file beside the prepared model:
+looking one up gives exactly the vector a run would. Longer words are still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# [CLS] and [SEP] of the model's tokenizer, around each piece as the tokenizer puts them.
+CLS, SEP = "[CLS]", "[SEP]"
+
+
+class PieceVectors:
+    """Row i is the vector of the word that is vocabulary piece i alone; zeros if none."""
+
+    def __init__(self, path: Path, vocabulary: dict[str, int], dimension: int):
+        self.path = path
+        self.vocabulary = vocabulary
+        self.dimension = dimension
+        self._table: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def table(self, run: Callable[[list[list[int]]], Iterable[np.ndarray]]) -> np.ndarray:
+        """The table, read from its file, or built with `run` (ids in, vectors out) and saved."""
+        with self._lock:
+            if self._table is None:
+                self._table = self._read() if self.path.is_file() else None
+                if self._table is None:
+                    self._table = self._build(run)
+            return self._table
+
+    def _read(self) -> np.ndarray | None:
+        try:
+            table = np.load(self.path, mmap_mode="r")
+        except (OSError, ValueError, EOFError) as error:
+            log.warning("rebuilding %s, which cannot be read: %s", self.path, error)
+            return None
+        if table.shape != (len(self.vocabulary), self.dimension) or table.dtype != np.float32:
+            log.warning("rebuilding %s: its shape or type is not this model's", self.path)
+            return None
+        return table
+
+    def _build(self, run: Callable[[list[list[int]]], Iterable[np.ndarray]]) -> np.ndarray:
+        cls, sep = self.vocabulary[CLS], self.vocabulary[SEP]
+        # A word on its own never starts with a continuation piece ("##"), and the
+        # bracketed pieces are special tokens or unused.
+        pieces = sorted(
+            i for p, i in self.vocabulary.items() if not p.startswith(("##", "[")) and i != cls
+        )
+        log.info("computing the vectors of %d word pieces, once per machine", len(pieces))
+        table = np.zeros((len(self.vocabulary), self.dimension), dtype=np.float32)
+        for piece, vector in zip(pieces, run([[cls, i, sep] for i in pieces]), strict=True):
+            table[piece] = vector
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Written beside the target and renamed, so a reader never sees half a file.
+            handle, scratch = tempfile.mkstemp(
+                dir=self.path.parent, prefix=".pieces-", suffix=".npy"
+            )
+        except OSError as error:
+            log.warning("cannot save %s: %s", self.path, error)
+            return table
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.save(file, table)
+            os.replace(scratch, self.path)
+        except OSError as error:
+            # The table still serves this process; the next start builds it again.
+            log.warning("cannot save %s: %s", self.path, error)
+            Path(scratch).unlink(missing_ok=True)
+        return table
