@@ -9,6 +9,12 @@ The split was fixed before any result was looked at, and depends only on the dat
 For the 52 weeks of 2024: train = weeks 0, 4, 16, 20, 32, 36, 48; dev = 8, 24, 40;
 test = 12, 28, 44.
 
+With --extra, more of the weeks left alone are used too (added after the first
+results, to fit the reader on more questions; the test weeks are unchanged): each
+week at least 2 weeks away from every test and dev week, so none shares articles
+with them (a week's articles reach a week back). Of these, in date order, every
+third (position 2, 5, ...) goes to dev, the others to train.
+
 Each week is written exactly as `bench/realtimeqa_answers.py --write-dir` writes it
 (articles chosen by date alone, questions kept when an article states their answer):
 OUT/WEEK/corpus/*.md and OUT/WEEK/questions.jsonl, plus OUT/split.json naming the weeks
@@ -45,6 +51,8 @@ from realtimeqa_answers import (  # noqa: E402
 )
 
 WEEK_STRIDE = 4
+# A week's news window starts a week before its questions: weeks this close share articles.
+SHARED_ARTICLES_WITHIN = 1
 
 
 def split_of(position: int) -> str:
@@ -54,6 +62,20 @@ def split_of(position: int) -> str:
     return "dev" if position % 4 == 2 else "train"
 
 
+def extra_weeks(count: int, held_out: list[int]) -> dict[str, list[int]]:
+    """Week numbers (of `count`) not used by the stride, far from the `held_out` ones."""
+    far = [
+        week
+        for week in range(count)
+        if week % WEEK_STRIDE
+        and all(abs(week - other) > SHARED_ARTICLES_WITHIN for other in held_out)
+    ]
+    return {
+        "train": [w for p, w in enumerate(far) if p % 3 != 2],
+        "dev": [w for p, w in enumerate(far) if p % 3 == 2],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -61,19 +83,27 @@ def main() -> None:
     parser.add_argument("--max-articles", type=int, default=300)
     parser.add_argument("--index", action="store_true", help="also index each week")
     parser.add_argument("--only", choices=("train", "dev", "test"), default=None)
+    parser.add_argument("--extra", action="store_true", help="also the extra train/dev weeks")
     args = parser.parse_args()
     quiet_logs()
     out = outside_repo(args.out)
     questions = load_questions(args.data / "questions.jsonl")
-    weeks = first_weeks(questions, 10_000)[::WEEK_STRIDE]
+    every_week = first_weeks(questions, 10_000)
+    parts = {
+        number: split_of(number // WEEK_STRIDE) for number in range(0, len(every_week), WEEK_STRIDE)
+    }
+    if args.extra:
+        held_out = [number for number, part in parts.items() if part != "train"]
+        for part, numbers in extra_weeks(len(every_week), held_out).items():
+            parts |= dict.fromkeys(numbers, part)
+    weeks = [(every_week[number], part) for number, part in sorted(parts.items())]
     news = load_news(args.data / "articles.jsonl.gz")
     splits: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
-    for position, (week, _) in enumerate(weeks):
-        splits[split_of(position)].append(week.isoformat())
+    for (week, _), part in weeks:
+        splits[part].append(week.isoformat())
     out.mkdir(parents=True, exist_ok=True)
     (out / "split.json").write_text(json.dumps(splits, indent=2) + "\n", encoding="utf-8")
-    for position, (week, week_questions) in enumerate(weeks):
-        part = split_of(position)
+    for (week, week_questions), part in weeks:
         if args.only and part != args.only:
             continue
         folder = out / week.isoformat()
