@@ -62,6 +62,8 @@ class _LoadedGeneration:
     # Retrievers keep no state between queries; building one per query cost more
     # than the BM25 search (LlamaIndex tries optional imports each time).
     retrievers: dict[tuple[int, bool], BaseRetriever] = field(default_factory=dict)
+    # The article listing (`/sources`), made on first request.
+    articles: list[dict[str, str]] | None = None
 
     @property
     def has_bm25(self) -> bool:
@@ -210,12 +212,16 @@ class StoryIndex:
     def articles(self) -> list[dict[str, str]]:
         """One entry per indexed article: doc_id, title, published, url, outlet."""
         with self._server_errors():
-            catalog = self.store.catalog(self.generation())
-        listed = [
-            {"doc_id": doc_id} | {key: str(entry.get(key) or "") for key in ARTICLE_FIELDS}
-            for doc_id, entry in catalog.entries.items()
-        ]
-        return sorted(listed, key=lambda a: (a["published"], a["title"]))
+            generation = self.generation()
+            loaded = self._load(generation)
+            if loaded.articles is None:
+                catalog = loaded.catalog or self.store.catalog(generation)
+                listed = [
+                    {"doc_id": doc_id} | {key: str(entry.get(key) or "") for key in ARTICLE_FIELDS}
+                    for doc_id, entry in catalog.entries.items()
+                ]
+                loaded.articles = sorted(listed, key=lambda a: (a["published"], a["title"]))
+        return list(loaded.articles)
 
 
 def _vector_retriever(loaded: _LoadedGeneration, top_k: int) -> BaseRetriever:

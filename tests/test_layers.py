@@ -46,6 +46,7 @@ def test_an_added_article_is_one_small_layer_over_the_untouched_base(settings, e
     base_chunks = base.count()
     story = StoryIndex(settings, embed_model=embed_model)
     story.search("warm up")
+    assert "bridge.txt" not in {a["doc_id"] for a in story.articles()}
 
     add_article(settings.corpus_dir, "bridge", "Councillors voted to repaint the iron bridge.")
     report = index(settings)
