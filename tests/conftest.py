@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,6 +81,27 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     return cwd
+
+
+def run_in_threads(work: Callable[[int], None], count: int) -> list[BaseException]:
+    """`work(0)` ... `work(count - 1)` in threads at once; what they raised, none lost."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def run(worker: int) -> None:
+        try:
+            start.wait()
+            work(worker)
+        except BaseException as error:  # reported by the caller
+            errors.append(error)
+
+    workers = [threading.Thread(target=run, args=(w,)) for w in range(count)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in workers), "a thread is stuck"
+    return errors
 
 
 def make_settings(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from conftest import run_in_threads
 from constants import FIRST_QUESTION, FOLLOW_UP
 
 from bot.answering.memory import ConversationMemory, Turn
@@ -155,29 +155,17 @@ def test_reset_of_an_unknown_conversation_is_harmless(db_path: Path) -> None:
 def test_safe_from_several_threads(db_path: Path) -> None:
     memory = ConversationMemory(db_path, max_turns=50, ttl_seconds=3600)
     threads_count, per_thread = 8, 40
-    errors: list[BaseException] = []
-    start = threading.Barrier(threads_count)
 
     def work(worker: int) -> None:
-        try:
-            start.wait()
-            for i in range(per_thread):
-                memory.add(f"own-{worker}", f"{worker}:{i}", "s", "a")
-                memory.add("shared", f"{worker}:{i}", "s", "a")
-                memory.turns("shared")
-                if i % 10 == 0:
-                    memory.reset(f"scratch-{worker}")
-        except BaseException as error:  # reported by the main thread
-            errors.append(error)
+        for i in range(per_thread):
+            memory.add(f"own-{worker}", f"{worker}:{i}", "s", "a")
+            memory.add("shared", f"{worker}:{i}", "s", "a")
+            memory.turns("shared")
+            if i % 10 == 0:
+                memory.reset(f"scratch-{worker}")
 
-    workers = [threading.Thread(target=work, args=(w,)) for w in range(threads_count)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=60)
-
+    errors = run_in_threads(work, threads_count)
     assert not errors, errors
-    assert not any(thread.is_alive() for thread in workers)
     # Each thread's own conversation: its last 40 turns (under the cap), in order.
     for worker in range(threads_count):
         assert questions(memory.turns(f"own-{worker}")) == [
@@ -197,23 +185,14 @@ def test_safe_from_several_threads(db_path: Path) -> None:
 def test_threads_with_separate_connections_to_one_file(db_path: Path) -> None:
     """Like two bot processes sharing the file: every write lands, none is lost."""
     ConversationMemory(db_path).close()  # create the schema once
-    errors: list[BaseException] = []
 
     def work(worker: int) -> None:
-        try:
-            memory = ConversationMemory(db_path, max_turns=100, ttl_seconds=3600)
-            for i in range(20):
-                memory.add(f"proc-{worker}", f"{worker}:{i}", "s", "a")
-            memory.close()
-        except BaseException as error:  # reported by the main thread
-            errors.append(error)
+        memory = ConversationMemory(db_path, max_turns=100, ttl_seconds=3600)
+        for i in range(20):
+            memory.add(f"proc-{worker}", f"{worker}:{i}", "s", "a")
+        memory.close()
 
-    workers = [threading.Thread(target=work, args=(w,)) for w in range(4)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=60)
-
+    errors = run_in_threads(work, 4)
     assert not errors, errors
     memory = ConversationMemory(db_path, max_turns=100, ttl_seconds=3600)
     for worker in range(4):

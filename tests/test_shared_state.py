@@ -3,12 +3,11 @@ through LlamaIndex's RedisChatStore with the SQLite memory's behaviour (tests/te
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 import redis
-from conftest import closed_port
+from conftest import closed_port, run_in_threads
 from constants import FIRST_QUESTION, FOLLOW_UP
 
 from bot.answering.memory import Turn
@@ -89,21 +88,13 @@ def test_namespaces_keep_conversations_apart(url: str) -> None:
 
 def test_safe_from_several_threads(make) -> None:
     memory = make(max_turns=100)
-    errors: list[BaseException] = []
 
     def work(worker: int) -> None:
-        try:
-            for i in range(20):
-                memory.add(f"own-{worker}", f"{worker}:{i}", "s", "a")
-                memory.turns(f"own-{worker}")
-        except BaseException as error:  # reported by the main thread
-            errors.append(error)
+        for i in range(20):
+            memory.add(f"own-{worker}", f"{worker}:{i}", "s", "a")
+            memory.turns(f"own-{worker}")
 
-    workers = [threading.Thread(target=work, args=(w,)) for w in range(4)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=60)
+    errors = run_in_threads(work, 4)
     assert not errors, errors
     for worker in range(4):
         assert questions(memory.turns(f"own-{worker}")) == [f"{worker}:{i}" for i in range(20)]
