@@ -115,25 +115,35 @@ class LocalMiniLMEmbedding(BaseEmbedding):
         return vectors
 
     def embed_words(self, words: list[str]) -> np.ndarray:
-        """Unit vectors of single words, exactly as `embed` gives them, mostly looked up.
+        """Unit vectors of single words, exactly as `embed` gives them.
 
-        The first call builds the table of single-piece words (see
-        index/piece_vectors.py) unless an earlier start saved it.
+        Once the table of single-piece words is ready (`prepare_word_table`, or its
+        file from an earlier start) those are looked up instead of run.
         """
-        table = self._pieces.table(self._run_all)
+        table = self._pieces.ready()
         encodings = self._tokenizer.encode_batch(words)
         vectors = np.empty((len(words), _DIMENSION), dtype=np.float32)
         longer = []
         for row, encoding in enumerate(encodings):
-            if len(encoding.ids) == 3 and table[encoding.ids[1]].any():
+            if table is not None and len(encoding.ids) == 3 and table[encoding.ids[1]].any():
                 vectors[row] = table[encoding.ids[1]]
             else:
                 longer.append(row)
-        for row, vector in zip(
-            longer, self._run_all([encodings[r].ids for r in longer]), strict=True
-        ):
+        runs = self._run_all([encodings[r].ids for r in longer])
+        for row, vector in zip(longer, runs, strict=True):
             vectors[row] = vector
         return vectors
+
+    def prepare_word_table(self, wait: bool = False) -> None:
+        """Load the table of single-piece word vectors, or build it (index/piece_vectors.py).
+
+        Building takes about half a minute, once per machine: without `wait` it runs
+        in the background, and words are run one by one until it is ready.
+        """
+        if wait:
+            self._pieces.table(self._run_all)
+        else:
+            self._pieces.prepare(self._run_all)
 
     def _run_all(self, texts: list[list[int]]) -> list[np.ndarray]:
         """One run per text (its token ids), in order."""

@@ -32,16 +32,53 @@ class PieceVectors:
         self.vocabulary = vocabulary
         self.dimension = dimension
         self._table: np.ndarray | None = None
+        self._file_read = False
+        self._builder: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def table(self, run: Callable[[list[list[int]]], Iterable[np.ndarray]]) -> np.ndarray:
-        """The table, read from its file, or built with `run` (ids in, vectors out) and saved."""
+    def ready(self) -> np.ndarray | None:
+        """The table if it is loaded or its file exists, else None (nothing is built)."""
         with self._lock:
-            if self._table is None:
+            if self._table is None and not self._file_read:
+                self._file_read = True
                 self._table = self._read() if self.path.is_file() else None
-                if self._table is None:
-                    self._table = self._build(run)
             return self._table
+
+    def table(self, run: Callable[[list[list[int]]], Iterable[np.ndarray]]) -> np.ndarray | None:
+        """The table, read from its file or built with `run` (ids in, vectors out) and saved.
+
+        None only if building it failed (the failure is logged).
+        """
+        builder = self.prepare(run)
+        if builder is not None:
+            builder.join()
+        return self._table
+
+    def prepare(
+        self, run: Callable[[list[list[int]]], Iterable[np.ndarray]]
+    ) -> threading.Thread | None:
+        """Start building the table in a background thread unless it is ready or under way.
+
+        Returns the thread building it, or None when the table is ready.
+        """
+        if self.ready() is not None:
+            return None
+        with self._lock:
+            if self._builder is None:
+                self._builder = threading.Thread(
+                    target=self._build_and_keep, args=(run,), name="piece-vectors", daemon=True
+                )
+                self._builder.start()
+            return self._builder
+
+    def _build_and_keep(self, run: Callable[[list[list[int]]], Iterable[np.ndarray]]) -> None:
+        try:
+            table = self._build(run)
+        except Exception as error:  # a failed run: words are still embedded one by one
+            log.warning("cannot compute the word piece vectors: %s", error)
+            return
+        with self._lock:
+            self._table = table
 
     def _read(self) -> np.ndarray | None:
         try:

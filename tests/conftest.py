@@ -172,6 +172,16 @@ def embed_model():
     return LocalMiniLMEmbedding()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def word_table(embed_model) -> None:
+    """The local model's table of word vectors, ready before any bot starts.
+
+    A bot builds a missing one in the background; bots that tests stop within
+    seconds would each start the half-minute build again.
+    """
+    embed_model.prepare_word_table(wait=True)
+
+
 # ---------------------------------------------------------------- store helpers
 
 

@@ -150,4 +150,5 @@ def test_model_id_recorded_in_store(settings) -> None:
 def test_words_are_looked_up_with_the_vectors_a_run_gives(embed_model) -> None:
     # One-piece words come from the table, longer ones ("hinchliffe") are run.
     words = ["expelled", "labour", "hinchliffe", "2021", "proscribed", "a", "Jazz"]
+    embed_model.prepare_word_table(wait=True)
     np.testing.assert_array_equal(embed_model.embed_words(words), embed_model.embed(words))

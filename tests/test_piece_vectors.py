@@ -39,6 +39,31 @@ def test_built_once_then_read_from_its_file(tmp_path: Path) -> None:
     assert again.texts == []
 
 
+def test_nothing_is_built_until_asked_then_built_in_the_background(tmp_path: Path) -> None:
+    path = tmp_path / "model.pieces.npy"
+    pieces = PieceVectors(path, VOCABULARY, 4)
+    run = CountingRun()
+    assert pieces.ready() is None and run.texts == [] and not path.exists()
+    builder = pieces.prepare(run)
+    assert builder is not None
+    builder.join(timeout=30)
+    table = pieces.ready()
+    assert table is not None and table[5].tolist() == [5.0] * 4
+    assert pieces.prepare(run) is None  # ready: nothing more to build
+    assert path.is_file()
+
+
+def test_a_failed_build_is_logged_and_leaves_no_table(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(texts: list[list[int]]) -> list[np.ndarray]:
+        raise RuntimeError("the model run failed")
+
+    with caplog.at_level(logging.WARNING):
+        assert PieceVectors(tmp_path / "model.pieces.npy", VOCABULARY, 4).table(broken) is None
+    assert "the model run failed" in caplog.text
+
+
 @pytest.mark.parametrize(
     "damage",
     [b"", b"not an array", b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order'"],

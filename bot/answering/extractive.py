@@ -89,6 +89,7 @@ class ExtractiveAnswerer:
 
     def prefill_words(self, texts: Iterable[str]) -> None:
         """Embed the content words of `texts` ahead of the questions that need them."""
+        self.words.prepare()
         self.words.get([w for text in texts for _, w in surface_terms(text)])
 
     def read(

@@ -136,6 +136,11 @@ class WordVectors:
             return {}
         return dict(zip(distinct, self._cache.texts(distinct), strict=True))
 
+    def prepare(self) -> None:
+        """Have the local model ready its table of word vectors, in the background."""
+        if isinstance(self.embed_model, LocalMiniLMEmbedding):
+            self.embed_model.prepare_word_table()
+
 
 @lru_cache(maxsize=20_000)
 def surface_terms(text: str) -> tuple[tuple[str, str], ...]:
