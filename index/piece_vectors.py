@@ -84,10 +84,12 @@ class PieceVectors:
         try:
             table = np.load(self.path, mmap_mode="r")
         except (OSError, ValueError, EOFError) as error:
-            log.warning("rebuilding %s, which cannot be read: %s", self.path, error)
+            log.warning(
+                "ignoring %s, which cannot be read (a bot rebuilds it): %s", self.path, error
+            )
             return None
         if table.shape != (len(self.vocabulary), self.dimension) or table.dtype != np.float32:
-            log.warning("rebuilding %s: its shape or type is not this model's", self.path)
+            log.warning("ignoring %s, not made for this model (a bot rebuilds it)", self.path)
             return None
         return table
 
@@ -95,9 +97,7 @@ class PieceVectors:
         cls, sep = self.vocabulary[CLS], self.vocabulary[SEP]
         # A word on its own never starts with a continuation piece ("##"), and the
         # bracketed pieces are special tokens or unused.
-        pieces = sorted(
-            i for p, i in self.vocabulary.items() if not p.startswith(("##", "[")) and i != cls
-        )
+        pieces = sorted(i for p, i in self.vocabulary.items() if not p.startswith(("##", "[")))
         log.info("computing the vectors of %d word pieces, once per machine", len(pieces))
         table = np.zeros((len(self.vocabulary), self.dimension), dtype=np.float32)
         for piece, vector in zip(pieces, run([[cls, i, sep] for i in pieces]), strict=True):
