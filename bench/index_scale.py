@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/index_scale.py [--sizes 100,1000,8484] [--baseline-rev REV]
         [--baseline-max 1000] [--bot-baseline-rev REV] [--questions 40] [--server-size 1000]
-        [--steps index,update,bot,server] [--work DIR]
+        [--steps index,update,bot,server] [--rounds 1] [--work DIR]
 
 For each size N, the first N articles of ../shared/corpora/realtimeqa-2024 are
 written as .txt files and indexed by the `storybot index` command in a child
@@ -10,6 +10,9 @@ process: wall time, chunks per second and the child's peak RSS. The baseline is
 the same command from REV (default: the commit before batched indexing),
 unpacked with `git archive`, for the sizes up to --baseline-max (it holds the
 whole corpus in memory, so it cannot do all 8,484 articles on a small machine).
+With --rounds R both are run R times, alternating, and the medians of their
+chunks per second are printed with their ratio: this machine's speed drifts by
+more than the difference between them.
 
 At the largest size: one added article re-indexed (the "T s" the command
 prints), then a bot: cold start (engine built and warmed), warm answer latency
@@ -36,6 +39,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -209,6 +213,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=40)
     parser.add_argument("--server-size", type=int, default=1000)
     parser.add_argument("--steps", default="index,update,bot,server")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="index each size this many times, interleaved"
+    )
     parser.add_argument("--work", type=Path, help="keep the stores here (default: a temp dir)")
     parser.add_argument("--bot-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -237,20 +244,26 @@ def run_steps(args: argparse.Namespace, steps: set[str], root: Path) -> None:
         heads = ("articles", "chunks", "wall s", "chunks/s", "peak RSS MiB")
         print(f"{'':18} " + " ".join(f"{h:>8}" for h in heads), flush=True)
         for size in sizes:
-            for label, src in (("batched", ROOT), (f"baseline {args.baseline_rev}", baseline)):
-                if label != "batched" and size > args.baseline_max:
-                    continue
-                work = root / f"{label.split()[0]}-{size}"
-                shutil.rmtree(work, ignore_errors=True)
-                written = write_corpus(work / "corpus", size)
-                log(f"{label}: indexing {written} articles")
-                row = storybot_index(src, base_env(work), work)
-                rate = row["chunks"] / row["work_s"]
-                print(
-                    f"{label:18} {written:8} {row['chunks']:8} {row['wall_s']:8.1f} "
-                    f"{rate:8.1f} {row['rss_mib']:8.0f}",
-                    flush=True,
-                )
+            rates: dict[str, list[float]] = {}
+            # Interleaved rounds, so that a slow spell of the machine hits both alike.
+            for _ in range(args.rounds):
+                for label, src in (("batched", ROOT), (f"baseline {args.baseline_rev}", baseline)):
+                    if label != "batched" and size > args.baseline_max:
+                        continue
+                    work = root / f"{label.split()[0]}-{size}"
+                    shutil.rmtree(work, ignore_errors=True)
+                    written = write_corpus(work / "corpus", size)
+                    log(f"{label}: indexing {written} articles")
+                    row = storybot_index(src, base_env(work), work)
+                    rate = row["chunks"] / row["work_s"]
+                    rates.setdefault(label, []).append(rate)
+                    print(
+                        f"{label:18} {written:8} {row['chunks']:8} {row['wall_s']:8.1f} "
+                        f"{rate:8.1f} {row['rss_mib']:8.0f}",
+                        flush=True,
+                    )
+            if args.rounds > 1:
+                print_rate_medians(size, rates)
 
     env = base_env(largest)
     if "update" in steps:
@@ -272,6 +285,17 @@ def run_steps(args: argparse.Namespace, steps: set[str], root: Path) -> None:
         )
     if "bot" in steps:
         bot_latency(root, env, largest, sizes[-1], args)
+
+
+def print_rate_medians(size: int, rates: dict[str, list[float]]) -> None:
+    """Median chunks per second of each indexer at `size`, and the ratio of the medians."""
+    medians = {label: statistics.median(values) for label, values in rates.items()}
+    line = ", ".join(f"{label} {median:.1f}" for label, median in medians.items())
+    print(f"median chunks/s at {size} over {len(rates['batched'])} rounds: {line}", end="")
+    if len(medians) == 2:
+        batched, baseline = medians.values()
+        print(f"; ratio {batched / baseline:.3f}", end="")
+    print(flush=True)
 
 
 def bot_latency(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import BaseNode
 
@@ -290,7 +291,8 @@ def _build_generation(
             embed_model_id(settings),
             live.dimension if live else 0,
             plan.to_embed,
-            lambda batch, report: embed_nodes(settings, embed_model, batch, report),
+            lambda batch: chunk_articles(settings, batch),
+            lambda nodes, report: embed_chunks(embed_model, nodes, report),
             files,
             progress,
             on_created=on_created,
@@ -315,25 +317,25 @@ def _build_generation(
     return Generation((*layout.kept, layer), str(meta["embed_model"]), int(meta["dimension"]))
 
 
-def embed_nodes(
-    settings: IndexSettings,
-    embed_model,
-    articles: Sequence[Article],
-    progress: Progress | None = None,
-) -> list[BaseNode]:
-    """Chunk articles with a LlamaIndex ingestion pipeline, then embed them a slice at a time.
-
-    Embedding in slices lets `progress` hear about every PROGRESS_STEP chunks,
-    so one long article does not look like a hang.
-    """
+def chunk_articles(settings: IndexSettings, articles: Sequence[Article]) -> list[BaseNode]:
+    """Articles' chunks, by a LlamaIndex ingestion pipeline with storybot's splitter."""
     if not articles:
         return []
     pipeline = IngestionPipeline(
         transformations=[make_splitter(settings.chunk_size, settings.chunk_overlap)]
     )
-    nodes = list(pipeline.run(documents=article_documents(articles)))
+    return list(pipeline.run(documents=article_documents(articles)))
+
+
+def embed_chunks(
+    embed_model: BaseEmbedding, nodes: Sequence[BaseNode], progress: Progress | None = None
+) -> None:
+    """Set each chunk's embedding, a slice at a time.
+
+    Embedding in slices lets `progress` hear about every PROGRESS_STEP chunks,
+    so one long article does not look like a hang.
+    """
     for start in range(0, len(nodes), PROGRESS_STEP):
-        embed_model(nodes[start : start + PROGRESS_STEP])  # sets each node's embedding
+        embed_model(list(nodes[start : start + PROGRESS_STEP]))  # sets each node's embedding
         if progress is not None:
             progress(min(start + PROGRESS_STEP, len(nodes)), len(nodes))
-    return nodes

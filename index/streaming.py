@@ -11,10 +11,13 @@ collection back.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import tempfile
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -65,13 +68,19 @@ def embed_into(
     model_id: str,
     dimension: int,
     articles: Sequence[Article],
-    embed_batch: Callable[[Sequence[Article], Progress | None], list[BaseNode]],
+    chunk: Callable[[Sequence[Article]], list[BaseNode]],
+    embed: Callable[[Sequence[BaseNode], Progress | None], None],
     files: LayerFiles,
     progress: Progress | None = None,
     on_created: Callable[[Collection], None] | None = None,
     on_embedded: Callable[[], None] | None = None,
 ) -> Collection:
-    """A new layer holding `articles`' chunks, embedded a batch at a time.
+    """A new layer holding `articles`' chunks, chunked, embedded and written a batch at a time.
+
+    The stages overlap: while one batch is embedded on the model's threads, one
+    helper thread writes the batch before it and chunks the batch after it, so
+    the cores do not wait on that Python work between batches. At most three
+    batches are in memory at once.
 
     The layer is created once the first batch tells the vectors' dimension
     (`dimension`, the live generation's, if nothing is to be embedded);
@@ -81,28 +90,64 @@ def embed_into(
     """
     layer: Collection | None = None
     done = chunked_articles = 0
-    for batch in batched(articles, ARTICLES_PER_BATCH):
-        report = None
-        if progress is not None:
-            report = _batch_progress(progress, done, chunked_articles + len(batch), len(articles))
-        nodes = embed_batch(batch, report)
-        if on_embedded is not None and layer is None:
-            on_embedded()
-        done += len(nodes)
-        chunked_articles += len(batch)
-        if not nodes:
-            continue
-        if layer is None:
-            layer = store.new_layer(model_id, len(nodes[0].get_embedding()))
-            if on_created is not None:
-                on_created(layer)
-        write_nodes(store, layer, nodes, files)
-        del nodes  # before the next batch is embedded
+    batches = list(batched(articles, ARTICLES_PER_BATCH))
+    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer")
+    try:
+        with prompt_gil_handoff():
+            writing: Future[None] | None = None
+            chunking = helper.submit(chunk, batches[0]) if batches else None
+            for number, batch in enumerate(batches):
+                assert chunking is not None
+                nodes = chunking.result()
+                if number + 1 < len(batches):
+                    # Queued before this batch's write, so it is ready when this batch is embedded.
+                    chunking = helper.submit(chunk, batches[number + 1])
+                chunked_articles += len(batch)
+                report = None
+                if progress is not None:
+                    report = _batch_progress(progress, done, chunked_articles, len(articles))
+                embed(nodes, report)
+                if on_embedded is not None and layer is None:
+                    on_embedded()
+                done += len(nodes)
+                if writing is not None:
+                    writing.result()  # a failed write stops the run here
+                    writing = None
+                if not nodes:
+                    continue
+                if layer is None:
+                    layer = store.new_layer(model_id, len(nodes[0].get_embedding()))
+                    if on_created is not None:
+                        on_created(layer)
+                writing = helper.submit(write_nodes, store, layer, nodes, files)
+                del nodes  # the helper holds them until written
+            if writing is not None:
+                writing.result()
+    finally:
+        # On a failure, no queued chunking starts and the write under way ends
+        # before the caller drops the layer.
+        helper.shutdown(wait=True, cancel_futures=True)
     if layer is None:
         layer = store.new_layer(model_id, dimension)
         if on_created is not None:
             on_created(layer)
     return layer
+
+
+@contextlib.contextmanager
+def prompt_gil_handoff(seconds: float = 0.0005) -> Iterator[None]:
+    """Let threads waiting for the GIL have it within `seconds` (CPython's default is 5 ms).
+
+    Each embedding thread needs the GIL for a moment after every model run (of
+    a few ms); with the Python-bound helper thread running beside them, the
+    default interval would leave their core idle for up to 5 ms a run.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def _batch_progress(progress: Progress, done: int, seen: int, total: int) -> Progress:

@@ -4,6 +4,9 @@ the same term statistics as counting the layer's chunks."""
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import pytest
 from conftest import live_generation, make_settings, write_corpus
 from constants import ALLOTMENT_URL, LIGHTHOUSE_ID
@@ -13,6 +16,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 import index.indexer as indexer
 import index.streaming as streaming
 from index.articles import load_corpus
+from index.embeddings import build_embed_model, embed_model_id
 from index.indexer import run_index
 from index.retrieval import build_bm25
 from index.store import open_store
@@ -75,3 +79,41 @@ def assert_reference_bm25(settings, layer) -> None:
         assert got == expected, query
         texts = {h.node.get_content() for h in streamed.retrieve(query)}
         assert texts == {h.node.get_content() for h in reference.retrieve(query)}
+
+
+def test_a_stage_failing_on_a_later_batch_stops_the_run_with_its_error(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunking and writing run on a helper thread beside the embedding; an error there
+    reaches the caller as it was raised, and nothing of the helper is left running."""
+    monkeypatch.setattr(streaming, "ARTICLES_PER_BATCH", 1)
+    settings = make_settings(write_corpus(tmp_path / "corpus"), tmp_path / "store")
+    articles = load_corpus(settings.corpus_dir)
+    store = open_store(settings)
+    embed_model = build_embed_model(settings)
+    chunked: list[str] = []
+
+    def chunk(batch):
+        if len(chunked) == 2:
+            raise ValueError("the third article cannot be split")
+        chunked.append(batch[0].doc_id)
+        return indexer.chunk_articles(settings, batch)
+
+    created: list = []
+    interval = sys.getswitchinterval()
+    with pytest.raises(ValueError, match="the third article cannot be split"):
+        streaming.embed_into(
+            store,
+            embed_model_id(settings),
+            0,
+            articles,
+            chunk,
+            lambda nodes, report: indexer.embed_chunks(embed_model, nodes, report),
+            streaming.LayerFiles(),
+            on_created=created.append,
+        )
+    assert chunked == [a.doc_id for a in articles[:2]]
+    (layer,) = created  # the caller drops it (indexer._build_generation)
+    assert {m["doc_id"] for m in layer.get(include=["metadatas"])["metadatas"]} <= set(chunked)
+    assert not [t for t in threading.enumerate() if t.name.startswith("index-writer")]
+    assert sys.getswitchinterval() == interval
