@@ -80,7 +80,8 @@ def embed_into(
     The stages overlap: while one batch is embedded on the model's threads, one
     helper thread writes the batch before it and chunks the batch after it, so
     the cores do not wait on that Python work between batches. At most three
-    batches are in memory at once.
+    batches are in memory at once (the one written, the one embedded, the one
+    chunked), a few tens of MB of vectors.
 
     The layer is created once the first batch tells the vectors' dimension
     (`dimension`, the live generation's, if nothing is to be embedded);
@@ -102,6 +103,8 @@ def embed_into(
                 if number + 1 < len(batches):
                     # Queued before this batch's write, so it is ready when this batch is embedded.
                     chunking = helper.submit(chunk, batches[number + 1])
+                if writing is not None and writing.done():
+                    writing.result()  # a write that failed meanwhile stops the run before embedding
                 chunked_articles += len(batch)
                 report = None
                 if progress is not None:
@@ -124,14 +127,30 @@ def embed_into(
             if writing is not None:
                 writing.result()
     finally:
-        # On a failure, no queued chunking starts and the write under way ends
-        # before the caller drops the layer.
-        helper.shutdown(wait=True, cancel_futures=True)
+        stop_helper(helper)
     if layer is None:
         layer = store.new_layer(model_id, dimension)
         if on_created is not None:
             on_created(layer)
     return layer
+
+
+def stop_helper(helper: ThreadPoolExecutor) -> None:
+    """Cancel the helper's queued work and wait for the task under way, even through Ctrl-C.
+
+    On a failure the caller drops the new layer next, which must not happen
+    while a write into it is still running; an interrupt while waiting is
+    raised once the helper has stopped.
+    """
+    interrupted: KeyboardInterrupt | None = None
+    while True:
+        try:
+            helper.shutdown(wait=True, cancel_futures=True)
+            break
+        except KeyboardInterrupt as error:
+            interrupted = error
+    if interrupted is not None:
+        raise interrupted
 
 
 @contextlib.contextmanager
@@ -140,7 +159,8 @@ def prompt_gil_handoff(seconds: float = 0.0005) -> Iterator[None]:
 
     Each embedding thread needs the GIL for a moment after every model run (of
     a few ms); with the Python-bound helper thread running beside them, the
-    default interval would leave their core idle for up to 5 ms a run.
+    default interval would leave their core idle for up to 5 ms a run. The
+    interval is the process's: one indexing run at a time sets it.
     """
     previous = sys.getswitchinterval()
     sys.setswitchinterval(seconds)

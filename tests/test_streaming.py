@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import threading
 
+import chromadb.errors
 import pytest
 from conftest import live_generation, make_settings, write_corpus
 from constants import ALLOTMENT_URL, LIGHTHOUSE_ID
@@ -81,15 +82,15 @@ def assert_reference_bm25(settings, layer) -> None:
         assert texts == {h.node.get_content() for h in reference.retrieve(query)}
 
 
-def test_a_stage_failing_on_a_later_batch_stops_the_run_with_its_error(
+def test_a_chunking_failure_on_a_later_batch_stops_the_run_with_its_error(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Chunking and writing run on a helper thread beside the embedding; an error there
-    reaches the caller as it was raised, and nothing of the helper is left running."""
+    """Chunking runs on a helper thread beside the embedding; its error reaches the
+    caller as raised, after the batches before it were written, and nothing of the
+    helper is left running."""
     monkeypatch.setattr(streaming, "ARTICLES_PER_BATCH", 1)
     settings = make_settings(write_corpus(tmp_path / "corpus"), tmp_path / "store")
     articles = load_corpus(settings.corpus_dir)
-    store = open_store(settings)
     embed_model = build_embed_model(settings)
     chunked: list[str] = []
 
@@ -103,7 +104,7 @@ def test_a_stage_failing_on_a_later_batch_stops_the_run_with_its_error(
     interval = sys.getswitchinterval()
     with pytest.raises(ValueError, match="the third article cannot be split"):
         streaming.embed_into(
-            store,
+            open_store(settings),
             embed_model_id(settings),
             0,
             articles,
@@ -114,6 +115,45 @@ def test_a_stage_failing_on_a_later_batch_stops_the_run_with_its_error(
         )
     assert chunked == [a.doc_id for a in articles[:2]]
     (layer,) = created  # the caller drops it (indexer._build_generation)
-    assert {m["doc_id"] for m in layer.get(include=["metadatas"])["metadatas"]} <= set(chunked)
+    written = {m["doc_id"] for m in layer.get(include=["metadatas"])["metadatas"]}
+    assert articles[0].doc_id in written and written <= set(chunked)
     assert not [t for t in threading.enumerate() if t.name.startswith("index-writer")]
     assert sys.getswitchinterval() == interval
+
+
+def test_a_write_refused_by_chroma_stops_the_run_with_chromas_error(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes run on the helper thread: Chroma refusing the second batch (vectors of
+    another length than the layer's) stops the run with Chroma's own error, and
+    the layer holds only the batch before it."""
+    monkeypatch.setattr(streaming, "ARTICLES_PER_BATCH", 1)
+    settings = make_settings(write_corpus(tmp_path / "corpus"), tmp_path / "store")
+    articles = load_corpus(settings.corpus_dir)
+    embed_model = build_embed_model(settings)
+    embedded: list[str] = []
+
+    def embed(nodes, report):
+        indexer.embed_chunks(embed_model, nodes, report)
+        embedded.append(nodes[0].metadata["doc_id"])
+        if len(embedded) == 2:
+            for node in nodes:
+                node.embedding = node.get_embedding()[:100]
+
+    created: list = []
+    with pytest.raises(chromadb.errors.InvalidArgumentError, match="dimension"):
+        streaming.embed_into(
+            open_store(settings),
+            embed_model_id(settings),
+            0,
+            articles,
+            lambda batch: indexer.chunk_articles(settings, batch),
+            embed,
+            streaming.LayerFiles(),
+            on_created=created.append,
+        )
+    assert embedded[:2] == [a.doc_id for a in articles[:2]]
+    (layer,) = created
+    written = {m["doc_id"] for m in layer.get(include=["metadatas"])["metadatas"]}
+    assert written == {articles[0].doc_id}
+    assert not [t for t in threading.enumerate() if t.name.startswith("index-writer")]
