@@ -113,6 +113,25 @@ def test_a_chat_typed_question_is_read_as_written() -> None:
 
 
 @pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        # The verb of a duration question only says that a duration is asked.
+        ("How long did the strike last?", ("strike",)),
+        ("how long did the repairs take", ("repair",)),
+        ("How many hours did the vigil go on for?", ("hour", "vigil")),
+        ("Did the strike last a week?", ("strike", "last", "week")),
+        # The age is the number asked for, not a word the article must use.
+        ("What age is the mayor?", ("mayor",)),
+        ("At what age did she retire?", ("retir",)),
+    ],
+)
+def test_words_that_only_say_what_is_asked_are_not_topic_terms(
+    question: str, terms: tuple[str, ...]
+) -> None:
+    assert Question.parse(question).terms == terms
+
+
+@pytest.mark.parametrize(
     ("kind", "sentence", "question", "expected"),
     [
         (AnswerKind.DAY, "The ferry sank on Tuesday night.", "On what day did it sink?", 1.0),
@@ -144,6 +163,16 @@ def test_a_chat_typed_question_is_read_as_written() -> None:
             1.0,
         ),
         (AnswerKind.EXPANSION, "The RNLI launched two boats.", "What does RNLI stand for?", 0.0),
+        # "Who" is often answered by a role, worth less than a name.
+        (
+            AnswerKind.WHO,
+            "A council spokeswoman said the road would reopen.",
+            "Who said the road would reopen?",
+            0.6,
+        ),
+        (AnswerKind.WHO, "Mayor Ann Cole said it would reopen.", "Who said it would reopen?", 1.0),
+        (AnswerKind.WHO, "A spokeswoman said it would reopen.", "Who is the spokeswoman?", 0.0),
+        (AnswerKind.NAME, "A council spokeswoman said so.", "Which official said so?", 0.0),
     ],
 )
 def test_kind_match_of_new_kinds(

@@ -34,6 +34,15 @@ _PATTERNS = {
         re.IGNORECASE,
     ),
     "name": re.compile(r"\b[A-Z][a-z]+(?:\s+(?:[A-Z][a-z]+|[A-Z]\.))+"),
+    # A person named by their role: "a party spokeswoman", "the foreign minister".
+    "role": re.compile(
+        r"\b(?:a|an|the|its|his|her|their)\s+(?:[\w’'-]+\s+){0,2}?"
+        r"(spokes(?:man|woman|person)|minister|secretary|official|chief|leader|director|"
+        r"president|chair(?:man|woman)?|representative|adviser|advisor|aide|lawyer|attorney|"
+        r"judge|commissioner|senator|governor|mayor|prosecutor|officer|executive|founder|"
+        r"manager|coach|captain|source|insider)s?\b",
+        re.IGNORECASE,
+    ),
     "reason": re.compile(
         r"\b(?:because|since|due to|owing to|as a result|after|so that|"
         r"as I|as he|as she|as they)\b",
@@ -291,10 +300,18 @@ def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.
     if kind is AnswerKind.REASON:
         return [(m, 1.0) for m in _PATTERNS["reason"].finditer(sentence)]
     if kind in (AnswerKind.WHO, AnswerKind.NAME):
-        return [
+        names = [
             (m, 1.0)
             for m in _PATTERNS["name"].finditer(sentence)
             if not {w.lower() for w in m.group().split()} <= asked
+        ]
+        if kind is AnswerKind.NAME:
+            return names
+        # News often answers "who" with a role: "a Labour spokeswoman said".
+        return names + [
+            (m, 0.6)
+            for m in _PATTERNS["role"].finditer(sentence)
+            if m.group(1).lower() not in asked
         ]
     if kind is AnswerKind.WHERE:
         return [
@@ -333,13 +350,25 @@ _QUESTION_PHRASE = re.compile(
     # "When did that happen?": that something happened is the question, not its topic.
     r"|\b(?:happen(?:s|ed|ing)?|occur(?:s|red|ring)?|take\s+place|took\s+place)\b"
     # "What does NATO stand for?": what an acronym stands for is asked, not "stand".
-    r"|\bstands?\s+for\b|\bshort\s+for\b|\bmean\s*\??\s*$",
+    r"|\bstands?\s+for\b|\bshort\s+for\b|\bmean\s*\??\s*$"
+    # "What age is she?": the age is the number asked for, not a word to find.
+    r"|\b(?:at\s+)?what\s+age\b",
     re.I,
+)
+# "How long did the meeting last?": the verb of a question about a duration only says
+# that a duration is asked ("lasted", "took", "went on for").
+_DURATION_ASK = re.compile(
+    r"^\s*how\s+(?:long|many\s+(?:seconds|minutes|hours|days|weeks|months|years))\b", re.I
+)
+_DURATION_VERB = re.compile(
+    r"\b(?:last(?:s|ed)?|take[sn]?|took|go(?:es)?\s+on(?:\s+for)?|went\s+on(?:\s+for)?)\b", re.I
 )
 
 
 def topic_terms(text: str) -> list[str]:
     """The content terms of a question's topic: "how old", "happened" and the like left out."""
+    if _DURATION_ASK.search(text):
+        text = _DURATION_VERB.sub(" ", text)
     return content_terms(_QUESTION_PHRASE.sub(" ", text))
 
 
