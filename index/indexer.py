@@ -200,6 +200,8 @@ def _run_locked(
     live = store.live()
     if live is not None and not rebuild:
         _check_model(live, embed_model_id(settings))
+        # Layers kept from an older store get the statistics bots would count at every start.
+        store.save_missing_term_stats(live)
     catalog = store.catalog(live) if live is not None else Catalog()
     plan = plan_changes(articles, catalog.hashes(), rebuild)
     if not plan.has_work:

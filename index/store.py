@@ -295,6 +295,24 @@ class StoryStore:
             stats = TermStats(_all_documents(layer))
         return stats
 
+    def save_missing_term_stats(self, generation: Generation) -> list[str]:
+        """Count and save the term statistics of `generation`'s layers that have none.
+
+        A layer written before the indexer stored them (or by another reading of
+        terms) is otherwise counted by every bot at every start. Only an indexer,
+        which holds the writer lock, calls this. Returns the layers' names.
+        """
+        saved = []
+        for layer in generation.layers:
+            folder = self.local_bm25(layer.name)
+            if folder is None or TermStats.read(folder) is not None:
+                continue
+            log.info("layer %s has no term statistics: counting and saving them", layer.name)
+            TermStats(_all_documents(layer)).write(folder)
+            self.publish_bm25(layer.name)
+            saved.append(layer.name)
+        return saved
+
     def live(self) -> Generation | None:
         """The generation readers use now, or None before the first index."""
         try:

@@ -106,6 +106,31 @@ def test_a_reader_elsewhere_loads_each_layers_term_stats_from_redis(
         assert stored is not None and (stored.n, stored.df) == (reference.n, reference.df)
 
 
+def test_an_index_run_saves_missing_term_stats_where_every_reader_finds_them(
+    server_settings, tmp_path: Path
+) -> None:
+    indexer = server_settings("machine-a")
+    index(indexer)
+    store = open_store(indexer)
+    shelf = store.bm25_shelf
+    assert shelf is not None
+    layer = store.live().layers[0]  # type: ignore[union-attr]
+    # A store indexed before term statistics were kept: neither Redis nor the cache has them.
+    shelf.client.hdel(shelf._manifest(layer.name), TERM_STATS_FILE)
+    folder = store.local_bm25(layer.name)
+    assert folder is not None
+    (folder / TERM_STATS_FILE).unlink()
+
+    assert index(indexer).plan.has_work is False  # nothing changed in the corpus
+
+    reader = open_store(server_settings("machine-b"))
+    fetched = reader.local_bm25(layer.name)
+    assert fetched is not None and fetched.parent == tmp_path / "machine-b" / "store" / "bm25-cache"
+    stored = TermStats.read(fetched)
+    reference = TermStats(layer.get(include=["documents"])["documents"])
+    assert stored is not None and (stored.n, stored.df) == (reference.n, reference.df)
+
+
 def test_namespaces_keep_two_stories_apart_on_one_server(
     server_settings, tmp_path: Path, embed_model
 ) -> None:

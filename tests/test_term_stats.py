@@ -1,6 +1,7 @@
 """Term statistics: the indexer stores each layer's document frequencies as it writes the
 layer, and they are the ones counted from the layer's chunks (index/terms.py); a layer
-written without them is counted at start-up, as before."""
+written without them is counted at start-up, as before, until the next `storybot index`
+saves them."""
 
 from __future__ import annotations
 
@@ -133,3 +134,27 @@ def test_a_layer_without_stored_term_stats_is_counted_from_its_chunks(
             stats = store.term_stats(layer)
         assert TERM_STATS_FILE in caplog.text
         assert (stats.n, dict(stats.df)) == expected
+
+
+def test_the_next_index_run_saves_the_term_stats_a_layer_lacks(
+    settings, embed_model, caplog: pytest.LogCaptureFixture
+) -> None:
+    index(settings)
+    layer = live_generation(settings).layers[0]
+    folder = open_store(settings).local_bm25(layer.name)
+    assert folder is not None
+    (folder / TERM_STATS_FILE).unlink()  # a store indexed before the statistics were stored
+
+    report = index(settings)  # nothing changed in the corpus
+    assert report.plan.has_work is False
+    assert live_generation(settings).name == report.generation  # the same generation
+    assert stored(settings, layer) == counted(layer)
+
+    bot = make_settings(
+        settings.corpus_dir, settings.store_dir, BotSettings, memory_path=Path("memory.db")
+    )
+    engine = AnswerEngine.from_settings(bot, StoryIndex(bot, embed_model=embed_model))
+    with caplog.at_level(logging.INFO, logger="index.store"):
+        stats = engine.term_stats()
+    assert "counting its chunks" not in caplog.text
+    assert (stats.n, dict(stats.df)) == counted(layer)
