@@ -307,7 +307,8 @@ class StoryStore:
             folder = self.local_bm25(layer.name)
             if folder is None or TermStats.read(folder) is not None:
                 continue
-            log.info("layer %s has no term statistics: counting and saving them", layer.name)
+            # A warning, since the default level shows it: on a large store this takes a while.
+            log.warning("layer %s has no stored term statistics: counting them once", layer.name)
             TermStats(_all_documents(layer)).write(folder)
             self.publish_bm25(layer.name)
             saved.append(layer.name)

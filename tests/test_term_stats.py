@@ -145,7 +145,10 @@ def test_the_next_index_run_saves_the_term_stats_a_layer_lacks(
     assert folder is not None
     (folder / TERM_STATS_FILE).unlink()  # a store indexed before the statistics were stored
 
-    report = index(settings)  # nothing changed in the corpus
+    with caplog.at_level(logging.WARNING, logger="index.store"):
+        report = index(settings)  # nothing changed in the corpus
+    assert f"layer {layer.name} has no stored term statistics" in caplog.text
+    caplog.clear()
     assert report.plan.has_work is False
     assert live_generation(settings).name == report.generation  # the same generation
     assert stored(settings, layer) == counted(layer)
