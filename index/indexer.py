@@ -200,16 +200,17 @@ def _run_locked(
     live = store.live()
     if live is not None and not rebuild:
         _check_model(live, embed_model_id(settings))
-        # Layers kept from an older store get the statistics bots would count at every start.
-        store.save_missing_term_stats(live)
     catalog = store.catalog(live) if live is not None else Catalog()
     plan = plan_changes(articles, catalog.hashes(), rebuild)
     if not plan.has_work:
         # What a crashed run left is collected even when nothing changed.
         store.collect_garbage()
+        if live is not None:
+            _save_missing_term_stats(store, live.layers)
         name = live.name if live else None
         return IndexReport(plan, catalog.chunks(), time.perf_counter() - started, name)
     layout = plan_layers(live, catalog, plan)
+    _save_missing_term_stats(store, layout.kept)  # the new layer gets its own
     generation = _build_generation(settings, store, live, plan, layout, progress)
     try:
         still_held()
@@ -225,6 +226,17 @@ def _run_locked(
     )
     chunks = store.catalog(generation).chunks()
     return IndexReport(plan, chunks, time.perf_counter() - started, generation.name)
+
+
+def _save_missing_term_stats(store: StoryStore, layers: Sequence[Collection]) -> None:
+    """Give layers kept from an older store the statistics bots would count at every start.
+
+    Only a speed-up for the bots: if it fails, the run goes on and bots count as before.
+    """
+    try:
+        store.save_missing_term_stats(layers)
+    except Exception as error:
+        log.warning("could not save the term statistics of older layers: %s", error)
 
 
 @dataclass

@@ -144,6 +144,19 @@ class RedisBm25Shelf:
         except redis.ConnectionError as error:
             raise unavailable(self.url, error) from None
 
+    def get_file(self, name: str, filename: str) -> bytes | None:
+        """One of generation `name`'s files; None if Redis does not have it (whole)."""
+        try:
+            count = self.client.hget(self._manifest(name), filename)
+            if count is None:
+                return None
+            parts = [self.client.get(self._part(name, filename, n)) for n in range(int(count))]
+        except redis.ConnectionError as error:
+            raise unavailable(self.url, error) from None
+        if any(part is None for part in parts):
+            return None  # dropped while we read
+        return b"".join(p if isinstance(p, bytes) else str(p).encode() for p in parts)
+
     def drop(self, name: str) -> None:
         """Forget generation `name`'s files."""
         try:

@@ -25,7 +25,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,7 +45,7 @@ from index.errors import (
 from index.layers import Catalog, LayerManifest, layer_names
 from index.namespaces import Namespace
 from index.settings import IndexSettings
-from index.terms import TermStats
+from index.terms import TERM_STATS_FILE, TermStats
 
 if TYPE_CHECKING:
     from index.shared import RedisBm25Shelf
@@ -289,24 +289,45 @@ class StoryStore:
 
     def term_stats(self, layer: Collection) -> TermStats:
         """How many of the layer's chunks use each content term (index/terms.py)."""
-        stats = TermStats.read(self.local_bm25(layer.name))
+        folder = self.local_bm25(layer.name)
+        stats = TermStats.read(folder)
+        if stats is None and folder is not None and self._fetch_term_stats(layer.name, folder):
+            # The cache was copied before an indexer saved them (save_missing_term_stats).
+            stats = TermStats.read(folder)
         if stats is None:  # a layer written before the indexer counted them: count its chunks
             log.info("layer %s has no term statistics: counting its chunks", layer.name)
             stats = TermStats(_all_documents(layer))
         return stats
 
-    def save_missing_term_stats(self, generation: Generation) -> list[str]:
-        """Count and save the term statistics of `generation`'s layers that have none.
+    def _fetch_term_stats(self, name: str, folder: Path) -> bool:
+        """Copy layer `name`'s term statistics from Redis into its cached `folder`, if there."""
+        data = self.bm25_shelf.get_file(name, TERM_STATS_FILE) if self.bm25_shelf else None
+        if data is None:
+            return False
+        partial = folder / f"{TERM_STATS_FILE}.{uuid.uuid4().hex[:8]}.part"
+        try:
+            partial.write_bytes(data)
+            os.replace(partial, folder / TERM_STATS_FILE)
+        except OSError as error:
+            log.warning("cannot cache the term statistics of layer %s: %s", name, error)
+            partial.unlink(missing_ok=True)
+            return False
+        return True
+
+    def save_missing_term_stats(self, layers: Sequence[Collection]) -> list[str]:
+        """Count and save the term statistics of those of `layers` that have none.
 
         A layer written before the indexer stored them (or by another reading of
         terms) is otherwise counted by every bot at every start. Only an indexer,
         which holds the writer lock, calls this. Returns the layers' names.
         """
         saved = []
-        for layer in generation.layers:
+        for layer in layers:
             folder = self.local_bm25(layer.name)
             if folder is None or TermStats.read(folder) is not None:
                 continue
+            if self._fetch_term_stats(layer.name, folder) and TermStats.read(folder) is not None:
+                continue  # another machine's indexer saved them already
             # A warning, since the default level shows it: on a large store this takes a while.
             log.warning("layer %s has no stored term statistics: counting them once", layer.name)
             TermStats(_all_documents(layer)).write(folder)

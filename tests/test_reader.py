@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.answering.followup import is_followup
 from bot.answering.questions import (
     AnswerKind,
     Question,
@@ -120,15 +121,23 @@ def test_a_chat_typed_question_is_read_as_written() -> None:
         ("how long did the repairs take", ("repair",)),
         ("How many hours did the vigil go on for?", ("hour", "vigil")),
         ("Did the strike last a week?", ("strike", "last", "week")),
+        ("How long did the last-ditch talks last?", ("last-ditch", "talk")),
         # The age is the number asked for, not a word the article must use.
         ("What age is the mayor?", ("mayor",)),
         ("At what age did she retire?", ("retir",)),
     ],
 )
-def test_words_that_only_say_what_is_asked_are_not_topic_terms(
+def test_words_that_only_say_what_is_asked_are_not_read_for(
     question: str, terms: tuple[str, ...]
 ) -> None:
     assert Question.parse(question).terms == terms
+
+
+def test_words_that_only_say_what_is_asked_still_make_a_question_stand_alone() -> None:
+    # Telling a follow-up from a new topic counts them as the question's own words.
+    assert not is_followup("How long did the strike last?")
+    assert not is_followup("What age is the mayor?")
+    assert is_followup("how long did it last?")
 
 
 @pytest.mark.parametrize(
@@ -173,6 +182,11 @@ def test_words_that_only_say_what_is_asked_are_not_topic_terms(
         (AnswerKind.WHO, "Mayor Ann Cole said it would reopen.", "Who said it would reopen?", 1.0),
         (AnswerKind.WHO, "A spokeswoman said it would reopen.", "Who is the spokeswoman?", 0.0),
         (AnswerKind.NAME, "A council spokeswoman said so.", "Which official said so?", 0.0),
+        (AnswerKind.WHO, "The spokesmen said it would reopen.", "Who said so?", 0.6),
+        (AnswerKind.WHO, "The ministers said so.", "Who were the ministers?", 0.0),
+        # Words as often adjectives or things are not roles.
+        (AnswerKind.WHO, "The official figures show a rise.", "Who reported a rise?", 0.0),
+        (AnswerKind.WHO, "The source of the fire was found.", "Who found it?", 0.0),
     ],
 )
 def test_kind_match_of_new_kinds(

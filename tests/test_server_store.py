@@ -115,20 +115,22 @@ def test_an_index_run_saves_missing_term_stats_where_every_reader_finds_them(
     shelf = store.bm25_shelf
     assert shelf is not None
     layer = store.live().layers[0]  # type: ignore[union-attr]
-    # A store indexed before term statistics were kept: neither Redis nor the cache has them.
+    # A store indexed before term statistics were kept: neither Redis nor the caches have them.
     shelf.client.hdel(shelf._manifest(layer.name), TERM_STATS_FILE)
-    folder = store.local_bm25(layer.name)
-    assert folder is not None
-    (folder / TERM_STATS_FILE).unlink()
+    for machine in (store, open_store(server_settings("machine-b"))):
+        folder = machine.local_bm25(layer.name)  # machine-b copies the layer now
+        assert folder is not None
+        (folder / TERM_STATS_FILE).unlink(missing_ok=True)
 
     assert index(indexer).plan.has_work is False  # nothing changed in the corpus
 
-    reader = open_store(server_settings("machine-b"))
-    fetched = reader.local_bm25(layer.name)
-    assert fetched is not None and fetched.parent == tmp_path / "machine-b" / "store" / "bm25-cache"
-    stored = TermStats.read(fetched)
     reference = TermStats(layer.get(include=["documents"])["documents"])
-    assert stored is not None and (stored.n, stored.df) == (reference.n, reference.df)
+    for machine in ("machine-b", "machine-c"):  # a copy from before, and a fresh one
+        reader = open_store(server_settings(machine))
+        stats = reader.term_stats(layer)
+        assert (stats.n, stats.df) == (reference.n, reference.df)
+        cached = TermStats.read(tmp_path / machine / "store" / "bm25-cache" / layer.name)
+        assert cached is not None, f"{machine} counted the chunks instead of fetching them"
 
 
 def test_namespaces_keep_two_stories_apart_on_one_server(

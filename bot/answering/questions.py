@@ -35,12 +35,13 @@ _PATTERNS = {
     ),
     "name": re.compile(r"\b[A-Z][a-z]+(?:\s+(?:[A-Z][a-z]+|[A-Z]\.))+"),
     # A person named by their role: "a party spokeswoman", "the foreign minister".
+    # Words that are as often adjectives or things ("official", "chief", "source") are left out.
     "role": re.compile(
         r"\b(?:a|an|the|its|his|her|their)\s+(?:[\w’'-]+\s+){0,2}?"
-        r"(spokes(?:man|woman|person)|minister|secretary|official|chief|leader|director|"
-        r"president|chair(?:man|woman)?|representative|adviser|advisor|aide|lawyer|attorney|"
-        r"judge|commissioner|senator|governor|mayor|prosecutor|officer|executive|founder|"
-        r"manager|coach|captain|source|insider)s?\b",
+        r"(spokes(?:man|woman|person|men|women|people)|ministers?|secretar(?:y|ies)|"
+        r"leaders?|directors?|presidents?|chair(?:man|woman|men|women)|representatives?|"
+        r"advis[eo]rs?|aides?|lawyers?|attorneys?|judges?|commissioners?|senators?|governors?|"
+        r"mayors?|prosecutors?|officers?|executives?|founders?|managers?|captains?|insiders?)\b",
         re.IGNORECASE,
     ),
     "reason": re.compile(
@@ -308,10 +309,11 @@ def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.
         if kind is AnswerKind.NAME:
             return names
         # News often answers "who" with a role: "a Labour spokeswoman said".
+        asked_terms = set(content_terms(question))
         return names + [
             (m, 0.6)
             for m in _PATTERNS["role"].finditer(sentence)
-            if m.group(1).lower() not in asked
+            if not set(content_terms(m.group(1))) & asked_terms
         ]
     if kind is AnswerKind.WHERE:
         return [
@@ -350,26 +352,36 @@ _QUESTION_PHRASE = re.compile(
     # "When did that happen?": that something happened is the question, not its topic.
     r"|\b(?:happen(?:s|ed|ing)?|occur(?:s|red|ring)?|take\s+place|took\s+place)\b"
     # "What does NATO stand for?": what an acronym stands for is asked, not "stand".
-    r"|\bstands?\s+for\b|\bshort\s+for\b|\bmean\s*\??\s*$"
-    # "What age is she?": the age is the number asked for, not a word to find.
-    r"|\b(?:at\s+)?what\s+age\b",
+    r"|\bstands?\s+for\b|\bshort\s+for\b|\bmean\s*\??\s*$",
     re.I,
 )
-# "How long did the meeting last?": the verb of a question about a duration only says
-# that a duration is asked ("lasted", "took", "went on for").
+# Words that only say what is asked, so the article need not use them, though they
+# count as the question's own words when telling a follow-up from a new topic:
+# "What age is she?" asks for a number; in "How long did the meeting last?" the
+# verb only says that a duration is asked ("lasted", "took", "went on for").
+_AGE_ASK = re.compile(r"\b(?:at\s+)?what\s+age\b", re.I)
 _DURATION_ASK = re.compile(
-    r"^\s*how\s+(?:long|many\s+(?:seconds|minutes|hours|days|weeks|months|years))\b", re.I
+    r"\bhow\s+(?:long|many\s+(?:seconds|minutes|hours|days|weeks|months|years))\b", re.I
 )
 _DURATION_VERB = re.compile(
-    r"\b(?:last(?:s|ed)?|take[sn]?|took|go(?:es)?\s+on(?:\s+for)?|went\s+on(?:\s+for)?)\b", re.I
+    r"(?<![\w'’-])(?:last(?:s|ed)?|take[sn]?|took|go(?:es)?\s+on(?:\s+for)?|"
+    r"went\s+on(?:\s+for)?)(?![\w'’-])",
+    re.I,
 )
 
 
 def topic_terms(text: str) -> list[str]:
     """The content terms of a question's topic: "how old", "happened" and the like left out."""
+    return content_terms(_QUESTION_PHRASE.sub(" ", text))
+
+
+def reading_terms(text: str) -> list[str]:
+    """The terms a question's answer is read for: its topic without the words that
+    only say what is asked ("what age", the verb of "how long did it last")."""
+    text = _AGE_ASK.sub(" ", text)
     if _DURATION_ASK.search(text):
         text = _DURATION_VERB.sub(" ", text)
-    return content_terms(_QUESTION_PHRASE.sub(" ", text))
+    return topic_terms(text)
 
 
 @dataclass(frozen=True)
@@ -387,5 +399,5 @@ class Question:
         search_text = spell_out(search_text or text)
         # Searched and read without a wrapper: "tell", "know", "meant" are not its topic.
         search_text = unwrap(search_text)
-        terms = topic_terms(search_text)
+        terms = reading_terms(search_text)
         return cls(text, search_text, tuple(dict.fromkeys(terms)), answer_kind(text))
