@@ -289,15 +289,23 @@ class StoryStore:
 
     def term_stats(self, layer: Collection) -> TermStats:
         """How many of the layer's chunks use each content term (index/terms.py)."""
-        folder = self.local_bm25(layer.name)
-        stats = TermStats.read(folder)
-        if stats is None and folder is not None and self._fetch_term_stats(layer.name, folder):
-            # The cache was copied before an indexer saved them (save_missing_term_stats).
-            stats = TermStats.read(folder)
+        stats = self._stored_term_stats(layer.name)[1]
         if stats is None:  # a layer written before the indexer counted them: count its chunks
             log.info("layer %s has no term statistics: counting its chunks", layer.name)
             stats = TermStats(_all_documents(layer))
         return stats
+
+    def _stored_term_stats(self, name: str) -> tuple[Path | None, TermStats | None]:
+        """Layer `name`'s local folder and the term statistics saved for it, if any.
+
+        A server store's cached copy may predate the statistics an indexer saved
+        later (save_missing_term_stats): then they are fetched from Redis.
+        """
+        folder = self.local_bm25(name)
+        stats = TermStats.read(folder)
+        if stats is None and folder is not None and self._fetch_term_stats(name, folder):
+            stats = TermStats.read(folder)
+        return folder, stats
 
     def _fetch_term_stats(self, name: str, folder: Path) -> bool:
         """Copy layer `name`'s term statistics from Redis into its cached `folder`, if there."""
@@ -323,11 +331,9 @@ class StoryStore:
         """
         saved = []
         for layer in layers:
-            folder = self.local_bm25(layer.name)
-            if folder is None or TermStats.read(folder) is not None:
+            folder, stats = self._stored_term_stats(layer.name)
+            if folder is None or stats is not None:
                 continue
-            if self._fetch_term_stats(layer.name, folder) and TermStats.read(folder) is not None:
-                continue  # another machine's indexer saved them already
             # A warning, since the default level shows it: on a large store this takes a while.
             log.warning("layer %s has no stored term statistics: counting them once", layer.name)
             TermStats(_all_documents(layer)).write(folder)
