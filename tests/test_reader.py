@@ -133,6 +133,15 @@ def test_words_that_only_say_what_is_asked_are_not_read_for(
     assert Question.parse(question).terms == terms
 
 
+def test_got_before_a_participle_is_only_the_passive() -> None:
+    assert (
+        Question.parse("which groups got banned").terms
+        == Question.parse("which groups were banned").terms
+    )
+    # "got" as the verb itself stays a word the article must hold.
+    assert "got" in Question.parse("Who got the award?").terms
+
+
 def test_words_that_only_say_what_is_asked_still_make_a_question_stand_alone() -> None:
     # Telling a follow-up from a new topic counts them as the question's own words.
     assert not is_followup("How long did the strike last?")
@@ -240,6 +249,37 @@ def test_entities_and_kind_features(embed_model) -> None:
     assert features[0, column["chunk_rank"]] == 0.5
     assert features[0, column["lead"]] < features[1, column["lead"]]
     assert evidence["kind_absent"] == 0.0
+
+
+def test_a_list_is_short_items_not_clauses_between_commas() -> None:
+    question = "Which towns were flooded?"
+    assert kind_match(AnswerKind.LIST, "Hull, Goole, and Selby were flooded.", question) == 1.0
+    clause = (
+        "The mayor, who has led the council since May, said the roads in the north of"
+        " the county and the bridges would reopen."
+    )
+    assert kind_match(AnswerKind.LIST, clause, question) == 0.0
+
+
+def test_a_sentence_spelling_the_acronym_out_holds_it() -> None:
+    """The answer to "What does RNLI stand for?" rarely repeats the letters themselves."""
+    question = Question.parse("What does RNLI stand for?")
+    texts = [
+        "The Royal National Lifeboat Institution launched two boats.",
+        "The RNLI launched two boats.",
+        "Two boats were launched.",
+    ]
+    evidence = word_evidence(question, [candidate(t) for t in texts], {"rnli": 1.0})
+    assert evidence.exact.tolist() == [1.0, 1.0, 0.0]
+    assert "rnli" in evidence.present[0] and "rnli" in evidence.held
+
+
+def test_only_an_acronym_question_counts_spelled_out_words() -> None:
+    question = Question.parse("Why did the Royal National Lifeboat Institution launch boats?")
+    evidence = word_evidence(
+        question, [candidate("The RNLI launched two boats.")], {"rnli": 1.0, "royal": 1.0}
+    )
+    assert "royal" not in evidence.present[0]
 
 
 def test_a_value_of_the_asked_kind_counts_more_next_to_the_question_words() -> None:

@@ -20,6 +20,8 @@ _NUMBER_WORD = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
     r"forty|fifty|hundred|thousand|million|billion|dozen)"
 )
+# An item of a list: a name or a few words.
+_ITEM = r"[\w’'.-]+(?:\s+[\w’'.-]+){0,4}"
 _PATTERNS = {
     "full_date": re.compile(
         rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b)"
@@ -58,8 +60,8 @@ _PATTERNS = {
     "org": re.compile(
         r"\b(?:[A-Z][a-z]+(?:\s+(?:of|for|the|and|[A-Z][a-z]+))*\s+[A-Z][a-z]+|[A-Z]{2,6})\b"
     ),
-    # Several items: "A, B and C" or "A and B" between capitalised words or a list of commas.
-    "list": re.compile(r"[A-Za-z][^,.;]*,[^,.;]+(?:,[^,.;]+)*,?\s+(?:and|or)\s+\S"),
+    # Three or more short items: "A, B and C", "A, B, or C" (a clause between commas is no item).
+    "list": re.compile(rf"\b{_ITEM},\s+{_ITEM}(?:,\s+{_ITEM})*,?\s+(?:and|or)\s+{_ITEM}"),
 }
 
 
@@ -336,14 +338,19 @@ def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.
     if kind is AnswerKind.LIST:
         return [(m, 1.0) for m in _PATTERNS["list"].finditer(sentence)]
     if kind is AnswerKind.EXPANSION:
-        asked_acronym = _ACRONYM_ASK.search(question)
-        if asked_acronym is None:
+        letters = asked_acronym(question)
+        if letters is None:
             return []
-        letters = next(g for g in asked_acronym.groups() if g).upper()
         # Capitalised words with those initials, small words allowed between them.
         spelled = _SMALL_WORDS.join(rf"{letter}[a-z]+" for letter in letters)
         return [(m, 1.0) for m in re.finditer(rf"\b{spelled}\b", sentence)]
     return []
+
+
+def asked_acronym(question: str) -> str | None:
+    """The acronym whose meaning `question` asks ("What does NEC stand for?" -> "NEC")."""
+    asked = _ACRONYM_ASK.search(question)
+    return None if asked is None else next(g for g in asked.groups() if g).upper()
 
 
 # "how long", "how old": the adjective belongs to the question word, not the topic.
@@ -352,7 +359,9 @@ _QUESTION_PHRASE = re.compile(
     # "When did that happen?": that something happened is the question, not its topic.
     r"|\b(?:happen(?:s|ed|ing)?|occur(?:s|red|ring)?|take\s+place|took\s+place)\b"
     # "What does NATO stand for?": what an acronym stands for is asked, not "stand".
-    r"|\bstands?\s+for\b|\bshort\s+for\b|\bmean\s*\??\s*$",
+    r"|\bstands?\s+for\b|\bshort\s+for\b|\bmean\s*\??\s*$"
+    # "which groups got banned": "got" only makes the verb passive, as "were" would.
+    r"|\b(?:get|gets|getting|got|gotten)\b(?=\s+\w+(?:ed|en|wn)\b)",
     re.I,
 )
 # Words that only say what is asked, so the article need not use them, though they

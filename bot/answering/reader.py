@@ -32,7 +32,13 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.utils import globals_helper
 
-from bot.answering.questions import AnswerKind, Question, kind_match, kind_spans
+from bot.answering.questions import (
+    AnswerKind,
+    Question,
+    asked_acronym,
+    kind_match,
+    kind_spans,
+)
 from bot.answering.vectors import SentenceVectors
 from index.embeddings import LocalMiniLMEmbedding
 from index.terms import content_terms
@@ -212,14 +218,22 @@ def word_evidence(
     total = sum(idf.get(t, 0.0) for t in terms) or 1.0
 
     def exact_share(text: str | None) -> float:
-        held = sentence_terms(text) if text else frozenset()
+        return share(sentence_terms(text) if text else frozenset())
+
+    def share(held: frozenset[str]) -> float:
         return sum(idf.get(t, 0.0) for t in terms if t in held) / total
 
-    present = [sentence_terms(c.text) for c in candidates]
     asked = question.kind not in (AnswerKind.OTHER, AnswerKind.YES_NO)
     kinds = np.array(
         [kind_match(question.kind, c.text, question.text) if asked else 0.0 for c in candidates]
     )
+    # A sentence that spells the asked acronym out holds it, though not in its letters.
+    acronym = asked_acronym(question.text) if question.kind is AnswerKind.EXPANSION else None
+    spelled = frozenset(content_terms(acronym)) if acronym else frozenset()
+    present = [
+        sentence_terms(c.text) | (spelled if k > 0 else frozenset())
+        for c, k in zip(candidates, kinds, strict=True)
+    ]
     entities = question_entities(question)
     # Unweighted: a word the corpus never uses weighs as much as any other here, so
     # "married" missing counts as one missing word, not as the question's rarest one.
@@ -228,7 +242,7 @@ def word_evidence(
     query_terms = set(terms)
     return WordEvidence(
         present=present,
-        exact=np.array([exact_share(c.text) for c in candidates], dtype=np.float64),
+        exact=np.array([share(p) for p in present], dtype=np.float64),
         kinds=kinds,
         near=np.array(
             [
@@ -307,7 +321,6 @@ def sentence_features(
     their cosines to the question, `idf` weighs the question's terms, `unseen` are
     those the corpus never uses.
     """
-    n = len(candidates)
     terms = list(question.terms)
     total = sum(idf.get(t, 0.0) for t in terms) or 1.0
     present, exact = words.present, words.exact
@@ -318,7 +331,7 @@ def sentence_features(
     own_soft = np.array(
         [sum(idf[t] for t in own if t in p) / own_total for p in present], dtype=np.float64
     )
-    worst = np.zeros(n)
+    worst = np.zeros(len(candidates))
     # Each term's best match over all candidates, shortlisted or not.
     term_best = {t: float(t in words.held) for t in terms}
     shortlist = list(np.argsort(-first, kind="stable")[:SOFT_CANDIDATES])
