@@ -261,6 +261,21 @@ def test_a_list_is_short_items_not_clauses_between_commas() -> None:
     assert kind_match(AnswerKind.LIST, clause, question) == 0.0
 
 
+def test_a_missing_word_not_compared_in_meaning_counts_as_far_as_can_be(embed_model) -> None:
+    """Beyond the candidates compared word by word, soft coverage is the exact one, so the
+    least matched missing word is taken as matching nothing, not as no word missing."""
+    question = Question.parse("Where did Ellen Marsh open her workshop?")
+    texts = [f"Ellen Marsh opened the workshop in {town}." for town in ("Leeds", "York")] * 3
+    texts.append("Ellen Marsh likes chairs.")
+    candidates = [candidate(t) for t in texts]
+    idf = {t: 1.0 for t in question.terms}
+    features, _ = features_of(question, candidates, idf, WordVectors(embed_model))
+    column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    worst, soft, exact = (features[:, column[n]] for n in ("worst_missing", "soft", "exact"))
+    assert worst[:-1].tolist() == [0.0] * (len(texts) - 1)  # nothing missing
+    assert soft[-1] == exact[-1] < 1.0 and worst[-1] == 1.0
+
+
 def test_a_sentence_spelling_the_acronym_out_holds_it() -> None:
     """The answer to "What does RNLI stand for?" rarely repeats the letters themselves."""
     question = Question.parse("What does RNLI stand for?")

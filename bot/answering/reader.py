@@ -331,7 +331,8 @@ def sentence_features(
     own_soft = np.array(
         [sum(idf[t] for t in own if t in p) / own_total for p in present], dtype=np.float64
     )
-    worst = np.zeros(len(candidates))
+    # Unless compared in meaning below, a missing term is as far as can be (as in soft).
+    worst = np.array([float(any(t not in p for t in terms)) for p in present])
     # Each term's best match over all candidates, shortlisted or not.
     term_best = {t: float(t in words.held) for t in terms}
     shortlist = list(np.argsort(-first, kind="stable")[:SOFT_CANDIDATES])
