@@ -138,8 +138,10 @@ def test_got_before_a_participle_is_only_the_passive() -> None:
         Question.parse("which groups got banned").terms
         == Question.parse("which groups were banned").terms
     )
+    assert Question.parse("who got caught").terms == Question.parse("who was caught").terms
     # "got" as the verb itself stays a word the article must hold.
-    assert "got" in Question.parse("Who got the award?").terms
+    for question in ("Who got the award?", "Who got seven votes?", "Who got red cards?"):
+        assert "got" in Question.parse(question).terms
 
 
 def test_words_that_only_say_what_is_asked_still_make_a_question_stand_alone() -> None:
@@ -289,12 +291,15 @@ def test_a_sentence_spelling_the_acronym_out_holds_it() -> None:
     assert "rnli" in evidence.present[0] and "rnli" in evidence.held
 
 
-def test_only_an_acronym_question_counts_spelled_out_words() -> None:
-    question = Question.parse("Why did the Royal National Lifeboat Institution launch boats?")
-    evidence = word_evidence(
-        question, [candidate("The RNLI launched two boats.")], {"rnli": 1.0, "royal": 1.0}
-    )
-    assert "royal" not in evidence.present[0]
+def test_only_an_expansion_question_counts_spelled_out_words() -> None:
+    text = "The Royal National Lifeboat Institution, coastguards and police came."
+    # The same words asked for another kind, which this sentence matches: no acronym added.
+    as_list = Question("What does RNLI stand for?", "RNLI", ("rnli",), AnswerKind.LIST)
+    assert "rnli" not in word_evidence(as_list, [candidate(text)], {"rnli": 1.0}).present[0]
+    # Two initials are spelled out by chance.
+    question = Question.parse("What does BP stand for?")
+    evidence = word_evidence(question, [candidate("But Parliament voted.")], {"bp": 1.0})
+    assert evidence.kinds[0] > 0 and "bp" not in evidence.present[0]
 
 
 def test_a_value_of_the_asked_kind_counts_more_next_to_the_question_words() -> None:

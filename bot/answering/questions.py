@@ -20,8 +20,8 @@ _NUMBER_WORD = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
     r"forty|fifty|hundred|thousand|million|billion|dozen)"
 )
-# An item of a list: a name or a few words.
-_ITEM = r"[\w’'.-]+(?:\s+[\w’'.-]+){0,4}"
+# An item of a list: a name or a few words, quoted or not ("£5m", "‘Hull’").
+_ITEM = r"[\w’'‘“”\"().£$%-]+(?:\s+[\w’'‘“”\"().£$%-]+){0,4}"
 _PATTERNS = {
     "full_date": re.compile(
         rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b)"
@@ -60,7 +60,9 @@ _PATTERNS = {
     "org": re.compile(
         r"\b(?:[A-Z][a-z]+(?:\s+(?:of|for|the|and|[A-Z][a-z]+))*\s+[A-Z][a-z]+|[A-Z]{2,6})\b"
     ),
-    # Three or more short items: "A, B and C", "A, B, or C" (a clause between commas is no item).
+    # Three or more items of at most five words: "A, B and C", "A, B, or C". A long
+    # clause between commas ("The mayor, who has led the council since May, said …")
+    # is no item; a short one still is.
     "list": re.compile(rf"\b{_ITEM},\s+{_ITEM}(?:,\s+{_ITEM})*,?\s+(?:and|or)\s+{_ITEM}"),
 }
 
@@ -353,6 +355,12 @@ def asked_acronym(question: str) -> str | None:
     return None if asked is None else next(g for g in asked.groups() if g).upper()
 
 
+# Past participles not ending in -ed, for "got caught", "got taken".
+_PARTICIPLE = (
+    r"(?:caught|paid|hurt|hit|shot|sent|stuck|left|lost|sold|told|held|made|beaten|bitten|"
+    r"broken|chosen|driven|eaten|forgotten|given|hidden|stolen|taken|written|blown|drawn|"
+    r"known|shown|thrown|sworn|torn)"
+)
 # "how long", "how old": the adjective belongs to the question word, not the topic.
 _QUESTION_PHRASE = re.compile(
     r"\bhow\s+(?:long|old|far|often|big|large|much|many|soon)\b"
@@ -360,8 +368,9 @@ _QUESTION_PHRASE = re.compile(
     r"|\b(?:happen(?:s|ed|ing)?|occur(?:s|red|ring)?|take\s+place|took\s+place)\b"
     # "What does NATO stand for?": what an acronym stands for is asked, not "stand".
     r"|\bstands?\s+for\b|\bshort\s+for\b|\bmean\s*\??\s*$"
-    # "which groups got banned": "got" only makes the verb passive, as "were" would.
-    r"|\b(?:get|gets|getting|got|gotten)\b(?=\s+\w+(?:ed|en|wn)\b)",
+    # "which groups got banned": "got" only makes the verb passive, as "were" would
+    # ("got seven votes", "got red cards": "got" is the verb).
+    rf"|\b(?:get|gets|getting|got|gotten)\b(?=\s+(?:(?!{_NUMBER_WORD}\b)\w{{2,}}ed|{_PARTICIPLE})\b)",
     re.I,
 )
 # Words that only say what is asked, so the article need not use them, though they

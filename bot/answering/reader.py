@@ -182,7 +182,8 @@ def question_entities(question: Question) -> set[str]:
 class WordEvidence:
     """What the words alone say about each candidate: cheap, so known for all of them."""
 
-    present: list[frozenset[str]]  # each candidate's content terms
+    # Each candidate's content terms, and the asked acronym where it spells it out.
+    present: list[frozenset[str]]
     exact: np.ndarray  # IDF-weighted share of the question's terms it holds
     kinds: np.ndarray  # how well it offers the kind of answer asked for
     near: np.ndarray
@@ -228,8 +229,9 @@ def word_evidence(
         [kind_match(question.kind, c.text, question.text) if asked else 0.0 for c in candidates]
     )
     # A sentence that spells the asked acronym out holds it, though not in its letters.
+    # Two initials are spelled out by chance too often ("BP": "But Parliament").
     acronym = asked_acronym(question.text) if question.kind is AnswerKind.EXPANSION else None
-    spelled = frozenset(content_terms(acronym)) if acronym else frozenset()
+    spelled = frozenset(content_terms(acronym)) if acronym and len(acronym) >= 3 else frozenset()
     present = [
         sentence_terms(c.text) | (spelled if k > 0 else frozenset())
         for c, k in zip(candidates, kinds, strict=True)
@@ -356,7 +358,7 @@ def sentence_features(
         sims = {t: float(np.max(matrix @ found[question_words.get(t, t)])) for t in missing}
         soft[i] = exact[i] + sum(idf.get(t, 0.0) * max(s, 0.0) for t, s in sims.items()) / total
         own_soft[i] += sum(idf[t] * max(sims[t], 0.0) for t in own if t in sims) / own_total
-        worst[i] = 1.0 - min(sims.values())
+        worst[i] = 1.0 - max(min(sims.values()), 0.0)
         for t, s in sims.items():
             term_best[t] = max(term_best[t], s)
     columns = word_columns(question, candidates, words) | {
