@@ -33,8 +33,9 @@ from typing import Any
 
 from index.errors import ModelPreparationError
 
-# Bump when the preparation changes, so caches prepared the old way are not reused.
-RECIPE_VERSION = 1
+# Bump when the preparation or the session's options change the vectors, so
+# caches prepared the old way are not reused and stores record the change.
+RECIPE_VERSION = 2
 
 
 def prepared_model_file(source: Path, cache_dir: Path) -> Path:
