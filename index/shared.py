@@ -43,6 +43,12 @@ LEASE_SECONDS = 60.0
 PART_BYTES = 32 * 1024 * 1024
 
 
+# What a Redis that is down or out of reach raises: a closed port refuses the
+# connection; a stopped server or a machine gone from the network lets it time out
+# (redis-py's TimeoutError is no ConnectionError).
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
+
 def _text(value: bytes | str) -> str:
     """A Redis reply as text (the client returns bytes unless told to decode)."""
     return value.decode() if isinstance(value, bytes) else value
@@ -115,7 +121,7 @@ class RedisBm25Shelf:
                         count += 1
                 manifest[path.name] = count
             self.client.hset(self._manifest(name), mapping=manifest)  # type: ignore[arg-type]
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
 
     def get(self, name: str, folder: Path) -> bool:
@@ -141,7 +147,7 @@ class RedisBm25Shelf:
                 return folder.is_dir()
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
 
     def get_file(self, name: str, filename: str) -> bytes | None:
@@ -151,7 +157,7 @@ class RedisBm25Shelf:
             if count is None:
                 return None
             parts = [self.client.get(self._part(name, filename, n)) for n in range(int(count))]
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
         if any(part is None for part in parts):
             return None  # dropped while we read
@@ -167,7 +173,7 @@ class RedisBm25Shelf:
                 for number in range(int(count))
             ]
             self.client.delete(*keys)
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
 
     def names(self) -> set[str]:
@@ -176,7 +182,7 @@ class RedisBm25Shelf:
             keys = (key.decode() for key in self.client.scan_iter(match=f"{self.prefix}*"))
             # Manifests only: a part's key goes on with ":FILE:N" after the generation name.
             return {key[len(self.prefix) :] for key in keys if ":" not in key[len(self.prefix) :]}
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
 
 
@@ -222,7 +228,7 @@ class LeaseLock:
                     f"try again when it has finished. A crashed indexer's lock expires within "
                     f"{self.lease:.0f} s."
                 )
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
         self._renewer = threading.Thread(target=self._renew, name="index-lock-lease", daemon=True)
         self._renewer.start()
@@ -242,7 +248,7 @@ class LeaseLock:
         """Fail unless this process still holds the lock (called before switching)."""
         try:
             owned = not self._lost and self._lock.owned()
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
         if not owned:
             raise IndexBusyError(

@@ -225,6 +225,14 @@ def test_servers_that_do_not_answer_are_named(server_settings) -> None:
         index(no_redis)
 
 
+def test_a_redis_that_never_answers_stops_the_indexer_by_name(
+    server_settings, silent_port: int
+) -> None:
+    hung = server_settings(redis_url=f"redis://127.0.0.1:{silent_port}/0?socket_timeout=0.5")
+    with pytest.raises(ServerUnavailable, match=r"STORYBOT_REDIS_URL.*Timeout"):
+        index(hung)
+
+
 def test_bm25_files_round_trip_through_redis(redis_server, tmp_path: Path) -> None:
     client = redis.Redis(port=redis_server.port)
     shelf = RedisBm25Shelf(client, f"redis://127.0.0.1:{redis_server.port}", Namespace("rt"))

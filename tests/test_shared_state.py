@@ -112,6 +112,19 @@ def test_the_setting_chooses_redis_and_a_silent_server_is_named(url: str, tmp_pa
         down.add("chat", "q", "q", "a")
 
 
+def test_a_redis_that_never_answers_is_named_once_the_wait_runs_out(silent_port: int) -> None:
+    # A stopped server times out rather than refusing: the same message, not a traceback.
+    url = f"redis://127.0.0.1:{silent_port}/0?socket_timeout=0.5&socket_connect_timeout=0.5"
+    memory = ChatStoreMemory.on_redis(url, "storybot:x:")
+    with pytest.raises(ServerUnavailable, match=r"STORYBOT_REDIS_URL.*Timeout"):
+        memory.turns("chat")
+    from bot.telegram.shared_feedback import RedisFeedbackStore
+
+    feedback = RedisFeedbackStore(url, "storybot:x:")
+    with pytest.raises(ServerUnavailable, match=r"STORYBOT_REDIS_URL.*Timeout"):
+        feedback.disliked()
+
+
 def test_feedback_in_redis_lists_the_disliked_answers_newest_first(
     url: str, namespace: str
 ) -> None:

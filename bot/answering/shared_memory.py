@@ -21,7 +21,7 @@ from llama_index.storage.chat_store.redis import RedisChatStore
 from bot.answering.memory import ConversationMemory, Memory, Turn
 from bot.settings import BotSettings
 from index.namespaces import Namespace
-from index.shared import connect_redis, unavailable
+from index.shared import REDIS_DOWN, connect_redis, unavailable
 
 
 def open_memory(settings: BotSettings) -> Memory:
@@ -76,7 +76,7 @@ class ChatStoreMemory:
     def _messages(self, conversation: str) -> list[ChatMessage]:
         try:
             return self.chat_store.get_messages(self._key(conversation))
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
 
     def turns(self, conversation: str) -> list[Turn]:
@@ -104,14 +104,14 @@ class ChatStoreMemory:
             if len(kept) < len(turns):
                 # A rewrite, not atomic: turns of one conversation come one at a time.
                 self.chat_store.set_messages(key, [m for t in kept for m in _messages_of(t)])
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
 
     def reset(self, conversation: str) -> None:
         """Forget a conversation."""
         try:
             self.chat_store.delete_messages(self._key(conversation))
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
 
     def close(self) -> None:

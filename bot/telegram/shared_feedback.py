@@ -11,12 +11,10 @@ import json
 import time
 from typing import TYPE_CHECKING, Protocol, cast
 
-import redis
-
 from bot.answering.answer import Answer
 from bot.telegram.feedback import Disliked, FeedbackStore
 from index.namespaces import Namespace
-from index.shared import connect_redis, unavailable
+from index.shared import REDIS_DOWN, connect_redis, unavailable
 
 if TYPE_CHECKING:
     from bot.settings import BotSettings
@@ -72,7 +70,7 @@ class RedisFeedbackStore:
                     "citations": citations,
                 },
             )
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
         return answer_id
 
@@ -92,7 +90,7 @@ class RedisFeedbackStore:
                 self.client.zadd(f"{self.prefix}disliked", {str(answer_id): max(down)})
             else:
                 self.client.zrem(f"{self.prefix}disliked", str(answer_id))
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
         return True
 
@@ -123,7 +121,7 @@ class RedisFeedbackStore:
                         down_votes,
                     )
                 )
-        except redis.ConnectionError as error:
+        except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
         return result
 
