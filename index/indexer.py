@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import httpx
 from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -37,12 +38,13 @@ from index.settings import IndexSettings
 from index.store import (
     Generation,
     StoryStore,
+    chroma_unavailable,
     crash_point,
     lock_path,
     open_store,
     storage_problem,
 )
-from index.streaming import LayerFiles, copy_articles, embed_into
+from index.streaming import LayerFiles, Progress, copy_articles, embed_into
 
 # Chunks embedded between two progress reports: a few seconds of work.
 PROGRESS_STEP = 256
@@ -50,8 +52,6 @@ PROGRESS_STEP = 256
 MAX_LAYERS = 4
 
 # Called with (chunks embedded so far, chunks to embed).
-Progress = Callable[[int, int], None]
-
 log = logging.getLogger(__name__)
 
 
@@ -143,7 +143,8 @@ def run_index(
     """Bring the store up to date with `articles`; one writer at a time.
 
     Raises CorpusError for an article that cannot be chunked (before anything is
-    written), and StoreUnavailableError when the store's disk refuses writes.
+    written), StoreUnavailableError when the store's disk refuses writes, and
+    ServerUnavailable when the Chroma server or Redis stops answering.
     """
     started = time.perf_counter()
     check_titles(articles, settings.chunk_size)
@@ -151,6 +152,9 @@ def run_index(
         with writer_lock(settings, wait_seconds) as still_held:
             return _run_locked(settings, articles, rebuild, progress, started, still_held)
     except Exception as error:
+        if settings.chroma_host and isinstance(error, httpx.TransportError):
+            # The failed layer was dropped if the server allowed; the next run collects it.
+            raise chroma_unavailable(settings, error) from None
         problem = storage_problem(error)
         if problem is None:
             raise

@@ -233,6 +233,38 @@ def test_a_redis_that_never_answers_stops_the_indexer_by_name(
         index(hung)
 
 
+def test_a_chroma_server_lost_while_indexing_is_named_and_the_live_index_stays(
+    redis_server, corpus: Path, tmp_path: Path, namespace: str
+) -> None:
+    from servers import chroma_server
+
+    chroma = chroma_server(tmp_path / "chroma-data").start()
+    try:
+        settings = make_settings(
+            corpus,
+            tmp_path / "store",
+            chroma_host="127.0.0.1",
+            chroma_port=chroma.port,
+            redis_url=f"redis://127.0.0.1:{redis_server.port}/0",
+            namespace=namespace,
+        )
+        first = index(settings)
+        (corpus / "late.md").write_text(
+            "---\ntitle: Late news\n---\nThe ferry to the island sails again on Monday.\n"
+        )
+
+        def server_stops(done: int, total: int) -> None:
+            chroma.stop()
+
+        with pytest.raises(ServerUnavailable, match="CHROMA_HOST"):
+            index(settings, progress=server_stops)
+        chroma.start()
+        assert StoryIndex(settings).generation().name == first.generation
+        assert index(settings).plan.added  # the next run adds the article after all
+    finally:
+        chroma.stop()
+
+
 def test_bm25_files_round_trip_through_redis(redis_server, tmp_path: Path) -> None:
     client = redis.Redis(port=redis_server.port)
     shelf = RedisBm25Shelf(client, f"redis://127.0.0.1:{redis_server.port}", Namespace("rt"))
