@@ -164,26 +164,30 @@ class RedisBm25Shelf:
         return b"".join(p if isinstance(p, bytes) else str(p).encode() for p in parts)
 
     def drop(self, name: str) -> None:
-        """Forget generation `name`'s files."""
+        """Forget generation `name`'s files, the parts of an upload that never finished too."""
         try:
-            manifest = self.client.hgetall(self._manifest(name))
-            keys = [self._manifest(name)] + [
-                self._part(name, _text(raw), number)
-                for raw, count in manifest.items()
-                for number in range(int(count))
-            ]
-            self.client.delete(*keys)
+            # The manifest first: readers stop finding the generation before its parts go.
+            self.client.delete(self._manifest(name))
+            parts = f"{_glob_escaped(self._manifest(name))}:*"
+            keys = list(self.client.scan_iter(match=parts, count=1000))
+            if keys:
+                self.client.delete(*keys)
         except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
 
     def names(self) -> set[str]:
-        """Generations that have BM25 files here (to clean up after crashed builds)."""
+        """Generations with files here, whole or part-uploaded (to clean up after crashes)."""
         try:
-            keys = (key.decode() for key in self.client.scan_iter(match=f"{self.prefix}*"))
-            # Manifests only: a part's key goes on with ":FILE:N" after the generation name.
-            return {key[len(self.prefix) :] for key in keys if ":" not in key[len(self.prefix) :]}
+            keys = (_text(key) for key in self.client.scan_iter(match=f"{self.prefix}*"))
+            # A part's key goes on with ":FILE:N" after the generation's name.
+            return {key[len(self.prefix) :].split(":", 1)[0] for key in keys}
         except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
+
+
+def _glob_escaped(text: str) -> str:
+    """`text` matched literally by a Redis SCAN pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def holder_id() -> str:

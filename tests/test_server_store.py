@@ -283,6 +283,25 @@ def test_bm25_files_round_trip_through_redis(redis_server, tmp_path: Path) -> No
     assert client.keys("storybot:rt:*") == []
 
 
+def test_parts_of_an_upload_that_never_finished_are_found_and_dropped(
+    redis_server, tmp_path: Path
+) -> None:
+    client = redis.Redis(port=redis_server.port)
+    shelf = RedisBm25Shelf(client, f"redis://127.0.0.1:{redis_server.port}", Namespace("up"))
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "index.bin").write_bytes(b"x" * 1000)
+    shelf.put("whole", source)
+    # An indexer killed between a file's parts and the manifest leaves parts only.
+    client.set("storybot:up:bm25:killed:index.bin:0", b"x" * 1000)
+    assert shelf.names() == {"whole", "killed"}
+    shelf.drop("killed")
+    assert shelf.names() == {"whole"}
+    assert shelf.get("whole", tmp_path / "cache" / "whole")
+    shelf.drop("whole")
+    assert client.keys("storybot:up:*") == []
+
+
 def test_a_working_indexer_keeps_its_lease_past_its_length(server_settings) -> None:
     settings = server_settings()
     client = redis.Redis.from_url(settings.redis_url)
