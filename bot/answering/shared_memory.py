@@ -49,8 +49,10 @@ class ChatStoreMemory:
         max_turns: int = 6,
         ttl_seconds: float = 86_400,
         url: str = "",
+        client: redis.Redis,
     ):
         self.chat_store = chat_store
+        self.client = client  # the store's own connection, for an atomic trim
         self.prefix = prefix
         self.max_turns = max_turns
         self.ttl_seconds = ttl_seconds
@@ -68,7 +70,14 @@ class ChatStoreMemory:
             aredis_client=redis.asyncio.Redis.from_url(url),
             ttl=max(1, math.ceil(ttl_seconds)),
         )
-        return cls(store, prefix=prefix, max_turns=max_turns, ttl_seconds=ttl_seconds, url=url)
+        return cls(
+            store,
+            prefix=prefix,
+            max_turns=max_turns,
+            ttl_seconds=ttl_seconds,
+            url=url,
+            client=client,
+        )
 
     def _key(self, conversation: str) -> str:
         return f"{self.prefix}memory:{conversation}"
@@ -102,8 +111,9 @@ class ChatStoreMemory:
             turns = _pair(self.chat_store.get_messages(key))
             kept = [t for t in turns if t.asked_at >= now - self.ttl_seconds][-self.max_turns :]
             if len(kept) < len(turns):
-                # A rewrite, not atomic: turns of one conversation come one at a time.
-                self.chat_store.set_messages(key, [m for t in kept for m in _messages_of(t)])
+                # The newest messages kept in one atomic step (a rewrite of the list
+                # could lose the conversation half-way), whatever another bot appends.
+                self.client.ltrim(key, -2 * len(kept), -1)
         except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
 
@@ -137,14 +147,3 @@ def _pair(messages: list[ChatMessage]) -> list[Turn]:
             )
             asked = None
     return turns
-
-
-def _messages_of(turn: Turn) -> list[ChatMessage]:
-    return [
-        ChatMessage(
-            role=MessageRole.USER,
-            content=turn.question,
-            additional_kwargs={"standalone": turn.standalone, "asked_at": turn.asked_at},
-        ),
-        ChatMessage(role=MessageRole.ASSISTANT, content=turn.answer),
-    ]
