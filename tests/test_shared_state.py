@@ -154,3 +154,26 @@ def test_feedback_in_redis_lists_the_disliked_answers_newest_first(
     assert older.citations[0]["quote"] == "He was expelled."
     assert other.vote(first, user_id=7, helpful=True)  # changed its mind
     assert [d.answer_id for d in other.disliked()] == [second]
+
+
+def test_votes_cast_at_once_leave_the_disliked_list_matching_the_votes(
+    url: str, namespace: str
+) -> None:
+    from bot.answering.answer import Answer
+    from bot.telegram.shared_feedback import RedisFeedbackStore
+
+    store = RedisFeedbackStore(url, f"storybot:{namespace}:")
+    answer_id = store.record_answer(
+        "chat", "Q?", Answer(answer="A", abstained=False, mode="extractive")
+    )
+
+    def flip(user: int) -> None:
+        # Each user ends on 👍 but passes through 👎: with two stores, as two bots would.
+        own = RedisFeedbackStore(url, f"storybot:{namespace}:")
+        for helpful in (False, True) * 15:
+            own.vote(answer_id, user_id=user, helpful=helpful)
+
+    assert run_in_threads(flip, 6) == []
+    assert store.disliked() == []
+    assert store.vote(answer_id, user_id=99, helpful=False)
+    assert [d.down_votes for d in store.disliked()] == [1]

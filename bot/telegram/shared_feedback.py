@@ -11,6 +11,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Protocol, cast
 
+from redis.client import Pipeline
+
 from bot.answering.answer import Answer
 from bot.telegram.feedback import Disliked, FeedbackStore
 from index.namespaces import Namespace
@@ -76,20 +78,26 @@ class RedisFeedbackStore:
 
     def vote(self, answer_id: int, user_id: int, helpful: bool) -> bool:
         """Store (or change) one user's vote; False when the answer is unknown."""
+        votes_key, disliked_key = self._votes(answer_id), f"{self.prefix}disliked"
+        vote = f"{int(helpful)} {time.time()}"
+
+        def write(pipe: Pipeline) -> None:
+            # Read under WATCH, written in MULTI: a vote cast meanwhile by another user or
+            # bot makes Redis run this again, so the disliked list matches the votes.
+            votes = {_text(k): _text(v) for k, v in pipe.hgetall(votes_key).items()}
+            votes[str(user_id)] = vote
+            down = [float(v.split()[1]) for v in votes.values() if v.startswith("0 ")]
+            pipe.multi()
+            pipe.hset(votes_key, str(user_id), vote)
+            if down:
+                pipe.zadd(disliked_key, {str(answer_id): max(down)})
+            else:
+                pipe.zrem(disliked_key, str(answer_id))
+
         try:
             if not self.client.exists(self._answer(answer_id)):
                 return False
-            now = time.time()
-            self.client.hset(self._votes(answer_id), str(user_id), f"{int(helpful)} {now}")
-            down = [
-                float(vote.split()[1])
-                for vote in map(_text, self.client.hvals(self._votes(answer_id)))
-                if vote.startswith("0 ")
-            ]
-            if down:
-                self.client.zadd(f"{self.prefix}disliked", {str(answer_id): max(down)})
-            else:
-                self.client.zrem(f"{self.prefix}disliked", str(answer_id))
+            self.client.transaction(write, votes_key)
         except REDIS_DOWN as error:
             raise unavailable(self.url, error) from None
         return True
