@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pydantic.fields import FieldInfo
 
 from bot.settings import BotSettings, LogSettings
+from index.settings import IndexSettings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
 
@@ -52,3 +54,12 @@ def test_every_setting_is_documented_with_its_real_default() -> None:
         else:
             assert value == default, f"{env}: .env.example says {value!r}, code {default!r}"
     assert set(lines) <= seen, f"documented but unknown: {sorted(set(lines) - seen)}"
+
+
+def test_a_redis_password_in_the_url_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.cli.common import load_settings
+    from bot.redaction import redact
+
+    monkeypatch.setenv("STORYBOT_REDIS_URL", "redis://:hunter2-redis-pass@10.0.0.5:6379/0")
+    settings = load_settings(IndexSettings)
+    assert "hunter2-redis-pass" not in redact(f"cannot reach {settings.redis_url}")

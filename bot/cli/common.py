@@ -6,6 +6,7 @@ import json
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 from pydantic import SecretStr, ValidationError
@@ -76,6 +77,8 @@ def load_settings(cls: type[SettingsT], **flags: Any) -> SettingsT:
     except ValidationError as error:
         raise fail(f"the settings are invalid:\n{error}") from None
     add_secrets(*(value for value in vars(settings).values() if isinstance(value, SecretStr)))
+    # A Redis URL may carry a password (redis://:PASSWORD@host:6379/0).
+    add_secrets(urlsplit(settings.redis_url).password if settings.redis_url else None)
     return settings
 
 
