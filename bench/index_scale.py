@@ -241,7 +241,7 @@ def run_steps(args: argparse.Namespace, steps: set[str], root: Path) -> None:
         shutil.rmtree(root / "baseline-src", ignore_errors=True)
         baseline = unpack_baseline(args.baseline_rev, root / "baseline-src")
         print(f"storybot index, RealTime QA articles (baseline = {args.baseline_rev}, same run)")
-        heads = ("articles", "chunks", "wall s", "chunks/s", "peak RSS MiB")
+        heads = ("articles", "chunks", "wall s", "chunks/s", "ms/article", "peak RSS MiB")
         print(f"{'':18} " + " ".join(f"{h:>8}" for h in heads), flush=True)
         for size in sizes:
             rates: dict[str, list[float]] = {}
@@ -259,7 +259,8 @@ def run_steps(args: argparse.Namespace, steps: set[str], root: Path) -> None:
                     rates.setdefault(label, []).append(rate)
                     print(
                         f"{label:18} {written:8} {row['chunks']:8} {row['wall_s']:8.1f} "
-                        f"{rate:8.1f} {row['rss_mib']:8.0f}",
+                        f"{rate:8.1f} {1000 * row['work_s'] / written:10.1f} "
+                        f"{row['rss_mib']:8.0f}",
                         flush=True,
                     )
             if args.rounds > 1:
