@@ -315,6 +315,38 @@ def test_feedback_is_stored_and_acknowledged(server, story_store, tmp_path):
     assert "Thanks" in server.callback_answers[0]["text"]
 
 
+def test_with_redis_a_bot_elsewhere_continues_the_chat_and_votes_are_shared(
+    server, story_store, tmp_path, redis_server
+):
+    import redis
+
+    from bot.telegram.shared_feedback import RedisFeedbackStore
+    from index.namespaces import Namespace
+
+    # A database of its own: the story store is in the default namespace, as are its keys.
+    url = f"redis://127.0.0.1:{redis_server.port}/7"
+    redis.Redis.from_url(url).flushdb()
+
+    def machine(name: str) -> BotSettings:
+        # Each bot has its own SQLite paths: only Redis can carry the conversation over.
+        return bot_settings(server, story_store, tmp_path / name, redis_url=url)
+
+    with running_bot(machine("first"), server):
+        server.send_text(ALICE, ALICE, FIRST_QUESTION)
+        wait_replies(server, ALICE, 1)
+    with running_bot(machine("second"), server):
+        server.send_text(ALICE, ALICE, FOLLOW_UP)
+        follow_up = wait_replies(server, ALICE, 2)[1]
+        down = follow_up.reply_markup["inline_keyboard"][0][1]["callback_data"]
+        server.press_button(ALICE, ALICE, follow_up.message, down)
+        server.wait_for(lambda s: s.callback_answers, timeout=WAIT)
+    assert "July 20" in follow_up.text
+    prefix = Namespace(machine("any").namespace).redis_prefix
+    (disliked,) = RedisFeedbackStore(url, prefix).disliked()
+    assert disliked.question == FOLLOW_UP
+    assert not (tmp_path / "first" / "memory.sqlite3").exists()
+
+
 def test_llm_answers_stream_as_edits_in_groups_and_drafts_in_private(server, story_store, tmp_path):
     def cited(request: dict) -> str:
         sources = request["messages"][-1]["content"]
