@@ -51,7 +51,6 @@ PROGRESS_STEP = 256
 # Layers a generation may have: each costs every query one more search per retriever.
 MAX_LAYERS = 4
 
-# Called with (chunks embedded so far, chunks to embed).
 log = logging.getLogger(__name__)
 
 

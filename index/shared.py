@@ -29,7 +29,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis
-from redis.exceptions import LockError, LockNotOwnedError, RedisError
+from redis.exceptions import (
+    LockError,
+    LockNotOwnedError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+)
 
 from index.errors import ConfigurationError, IndexBusyError, ServerUnavailable
 from index.namespaces import Namespace
@@ -43,13 +49,16 @@ LEASE_SECONDS = 60.0
 PART_BYTES = 32 * 1024 * 1024
 
 
-# What a Redis that is down or out of reach raises: a closed port refuses the
-# connection; a stopped server or a machine gone from the network lets it time out
-# (redis-py's TimeoutError is no ConnectionError).
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+# A full Redis (maxmemory with noeviction, as a deployment should have) or a replica
+# refuses writes.
+REDIS_REFUSES = (OutOfMemoryError, ReadOnlyError)
+# What a Redis that cannot be used raises, each named with what to do about it: a
+# closed port refuses the connection; a stopped server or a machine gone from the
+# network lets it time out (redis-py's TimeoutError is no ConnectionError).
+REDIS_UNUSABLE = (redis.ConnectionError, redis.TimeoutError, *REDIS_REFUSES)
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
     """A Redis reply as text (the client returns bytes unless told to decode)."""
     return value.decode() if isinstance(value, bytes) else value
 
@@ -63,6 +72,12 @@ def describe(url: str) -> str:
 
 
 def unavailable(url: str, error: BaseException) -> ServerUnavailable:
+    if isinstance(error, REDIS_REFUSES):
+        return ServerUnavailable(
+            f"the Redis server at {describe(url)} (STORYBOT_REDIS_URL) refuses writes "
+            f"({type(error).__name__}: {error}); give it memory (maxmemory) or point the "
+            "setting at its primary"
+        )
     return ServerUnavailable(
         f"the Redis server at {describe(url)} (STORYBOT_REDIS_URL) does not answer "
         f"({type(error).__name__}: {error}); start it, or correct the setting"
@@ -121,7 +136,7 @@ class RedisBm25Shelf:
                         count += 1
                 manifest[path.name] = count
             self.client.hset(self._manifest(name), mapping=manifest)  # type: ignore[arg-type]
-        except REDIS_DOWN as error:
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
 
     def get(self, name: str, folder: Path) -> bool:
@@ -134,7 +149,7 @@ class RedisBm25Shelf:
             partial.mkdir(parents=True)
             try:
                 for raw_name, raw_count in manifest.items():
-                    filename = _text(raw_name)
+                    filename = as_text(raw_name)
                     with (partial / filename).open("wb") as file:
                         for number in range(int(raw_count)):
                             chunk = self.client.get(self._part(name, filename, number))
@@ -147,7 +162,7 @@ class RedisBm25Shelf:
                 return folder.is_dir()
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
-        except REDIS_DOWN as error:
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
 
     def get_file(self, name: str, filename: str) -> bytes | None:
@@ -157,7 +172,7 @@ class RedisBm25Shelf:
             if count is None:
                 return None
             parts = [self.client.get(self._part(name, filename, n)) for n in range(int(count))]
-        except REDIS_DOWN as error:
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
         if any(part is None for part in parts):
             return None  # dropped while we read
@@ -166,22 +181,30 @@ class RedisBm25Shelf:
     def drop(self, name: str) -> None:
         """Forget generation `name`'s files, the parts of an upload that never finished too."""
         try:
+            manifest = self.client.hgetall(self._manifest(name))
+            if manifest:
+                parts = [
+                    self._part(name, as_text(raw), number)
+                    for raw, count in manifest.items()
+                    for number in range(int(count))
+                ]
+            else:  # an upload that never finished: its parts are found by a (slower) scan
+                pattern = f"{_glob_escaped(self._manifest(name))}:*"
+                parts = list(self.client.scan_iter(match=pattern, count=1000))
             # The manifest first: readers stop finding the generation before its parts go.
             self.client.delete(self._manifest(name))
-            parts = f"{_glob_escaped(self._manifest(name))}:*"
-            keys = list(self.client.scan_iter(match=parts, count=1000))
-            if keys:
-                self.client.delete(*keys)
-        except REDIS_DOWN as error:
+            if parts:
+                self.client.delete(*parts)
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
 
     def names(self) -> set[str]:
         """Generations with files here, whole or part-uploaded (to clean up after crashes)."""
         try:
-            keys = (_text(key) for key in self.client.scan_iter(match=f"{self.prefix}*"))
+            keys = (as_text(key) for key in self.client.scan_iter(match=f"{self.prefix}*"))
             # A part's key goes on with ":FILE:N" after the generation's name.
             return {key[len(self.prefix) :].split(":", 1)[0] for key in keys}
-        except REDIS_DOWN as error:
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
 
 
@@ -225,14 +248,14 @@ class LeaseLock:
             )
             if not got:
                 holder = self.client.get(self.key)
-                who = _text(holder) if holder else "an indexer that just finished"
+                who = as_text(holder) if holder else "an indexer that just finished"
                 raise IndexBusyError(
                     f"another `storybot index` ({who}) is writing to namespace "
                     f"{self.namespace.name!r} (lock {self.key} in Redis at {describe(self.url)}); "
                     f"try again when it has finished. A crashed indexer's lock expires within "
                     f"{self.lease:.0f} s."
                 )
-        except REDIS_DOWN as error:
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
         self._renewer = threading.Thread(target=self._renew, name="index-lock-lease", daemon=True)
         self._renewer.start()
@@ -252,7 +275,7 @@ class LeaseLock:
         """Fail unless this process still holds the lock (called before switching)."""
         try:
             owned = not self._lost and self._lock.owned()
-        except REDIS_DOWN as error:
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
         if not owned:
             raise IndexBusyError(

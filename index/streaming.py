@@ -44,7 +44,7 @@ ARTICLES_PER_BATCH = 64
 COPY_ARTICLES_PER_BATCH = 256
 
 T = TypeVar("T")
-# Called with (chunks embedded so far, chunks to embed), as index.indexer's Progress.
+# Called with (chunks embedded so far, chunks to embed).
 Progress = Callable[[int, int], None]
 
 

@@ -22,6 +22,7 @@ from index.namespaces import Namespace, survey
 from index.retrieval import StoryIndex
 from index.shared import LeaseLock, RedisBm25Shelf
 from index.store import connect, open_store
+from index.streaming import ARTICLES_PER_BATCH
 from index.terms import TERM_STATS_FILE, TermStats
 
 
@@ -233,6 +234,12 @@ def test_a_redis_that_never_answers_stops_the_indexer_by_name(
         index(hung)
 
 
+def layer_collections(settings) -> set[str]:
+    """The namespace's layer collections on the Chroma server."""
+    owner = Namespace(settings.namespace)
+    return {c.name for c in connect(settings).list_collections() if owner.owns(c.name)}
+
+
 def test_a_chroma_server_lost_while_indexing_is_named_and_the_live_index_stays(
     redis_server, corpus: Path, tmp_path: Path, namespace: str
 ) -> None:
@@ -249,18 +256,33 @@ def test_a_chroma_server_lost_while_indexing_is_named_and_the_live_index_stays(
             namespace=namespace,
         )
         first = index(settings)
-        (corpus / "late.md").write_text(
-            "---\ntitle: Late news\n---\nThe ferry to the island sails again on Monday.\n"
-        )
+        before = layer_collections(settings)
+        # More articles than one batch: the new layer exists when the second batch starts.
+        for n in range(ARTICLES_PER_BATCH + 6):
+            (corpus / f"late-{n}.md").write_text(
+                f"---\ntitle: Late news {n}\n---\nFerry number {n} sails again on Monday.\n"
+            )
 
         def server_stops(done: int, total: int) -> None:
-            chroma.stop()
+            if done > ARTICLES_PER_BATCH:  # a chunk each: the first batch is in the new layer
+                chroma.stop()
 
         with pytest.raises(ServerUnavailable, match="CHROMA_HOST"):
             index(settings, progress=server_stops)
         chroma.start()
         assert StoryIndex(settings).generation().name == first.generation
-        assert index(settings).plan.added  # the next run adds the article after all
+        (orphan,) = layer_collections(settings) - before  # the server was gone for its drop
+        report = index(settings)  # the next run adds the articles after all
+        assert len(report.plan.added) == ARTICLES_PER_BATCH + 6
+        # ... and collects the layer the failed run could not drop, in Chroma and in Redis.
+        live = open_store(settings).live()
+        assert live is not None
+        after = layer_collections(settings)
+        assert orphan not in after
+        assert after - before == {live.name}
+        assert RedisBm25Shelf(
+            redis.Redis(port=redis_server.port), "", Namespace(namespace)
+        ).names() <= before | {live.name}
     finally:
         chroma.stop()
 

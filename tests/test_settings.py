@@ -60,6 +60,8 @@ def test_a_redis_password_in_the_url_is_never_shown(monkeypatch: pytest.MonkeyPa
     from bot.cli.common import load_settings
     from bot.redaction import redact
 
-    monkeypatch.setenv("STORYBOT_REDIS_URL", "redis://:hunter2-redis-pass@10.0.0.5:6379/0")
+    monkeypatch.setenv("STORYBOT_REDIS_URL", "redis://:hunter2%40redis-pass@10.0.0.5:6379/0")
     settings = load_settings(IndexSettings)
-    assert "hunter2-redis-pass" not in redact(f"cannot reach {settings.redis_url}")
+    assert "redis-pass" not in redact(f"cannot reach {settings.redis_url}")
+    # As the client decodes it, too.
+    assert "redis-pass" not in redact("AUTH hunter2@redis-pass")

@@ -57,6 +57,26 @@ def test_the_cap_is_per_conversation_and_drops_old_turns(make) -> None:
     assert questions(make(max_turns=100).turns("b")) == ["q7", "q8", "q9"]
 
 
+def test_a_question_left_without_its_answer_is_trimmed_with_the_old_turns(
+    make, url: str, namespace: str
+) -> None:
+    from llama_index.core.llms import ChatMessage, MessageRole
+
+    memory = make(max_turns=2)
+    memory.add("c", "q1", "q1", "a1")
+    memory.add("c", "q2", "q2", "a2")
+    # A bot that stopped between writing a question and its answer.
+    memory.chat_store.add_message(
+        f"storybot:{namespace}:memory:c", ChatMessage(role=MessageRole.USER, content="lost")
+    )
+    memory.add("c", "q3", "q3", "a3")
+    assert questions(memory.turns("c")) == ["q2", "q3"]
+    memory.add("c", "q4", "q4", "a4")
+    assert questions(memory.turns("c")) == ["q3", "q4"]
+    stored = redis.Redis.from_url(url).lrange(f"storybot:{namespace}:memory:c", 0, -1)
+    assert len(stored) == 4  # two turns, nothing left of the stray question
+
+
 def test_turns_expire_after_the_ttl_and_the_key_with_them(make, url: str, namespace: str) -> None:
     memory = make(ttl_seconds=1)
     memory.add("old", "old question", "old question", "old answer")
@@ -177,3 +197,17 @@ def test_votes_cast_at_once_leave_the_disliked_list_matching_the_votes(
     assert store.disliked() == []
     assert store.vote(answer_id, user_id=99, helpful=False)
     assert [d.down_votes for d in store.disliked()] == [1]
+
+
+def test_a_full_redis_is_named_with_what_to_do(tmp_path) -> None:
+    from servers import redis_server
+
+    server = redis_server(tmp_path / "full").start()
+    try:
+        url = f"redis://127.0.0.1:{server.port}/0"
+        redis.Redis.from_url(url).config_set("maxmemory", "1")  # every write refused
+        memory = ChatStoreMemory.on_redis(url, "storybot:full:")
+        with pytest.raises(ServerUnavailable, match=r"STORYBOT_REDIS_URL.*refuses writes"):
+            memory.add("chat", "q", "q", "a")
+    finally:
+        server.stop()

@@ -21,7 +21,7 @@ from llama_index.storage.chat_store.redis import RedisChatStore
 from bot.answering.memory import ConversationMemory, Memory, Turn
 from bot.settings import BotSettings
 from index.namespaces import Namespace
-from index.shared import REDIS_DOWN, connect_redis, unavailable
+from index.shared import REDIS_UNUSABLE, connect_redis, unavailable
 
 
 def open_memory(settings: BotSettings) -> Memory:
@@ -85,13 +85,13 @@ class ChatStoreMemory:
     def _messages(self, conversation: str) -> list[ChatMessage]:
         try:
             return self.chat_store.get_messages(self._key(conversation))
-        except REDIS_DOWN as error:
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
 
     def turns(self, conversation: str) -> list[Turn]:
         """The conversation's recent turns, oldest first."""
         cutoff = time.time() - self.ttl_seconds
-        fresh = [t for t in _pair(self._messages(conversation)) if t.asked_at >= cutoff]
+        fresh = [t for _, t in _pair(self._messages(conversation)) if t.asked_at >= cutoff]
         return fresh[-self.max_turns :]
 
     def add(self, conversation: str, question: str, standalone: str, answer: str) -> None:
@@ -108,42 +108,47 @@ class ChatStoreMemory:
             self.chat_store.add_message(
                 key, ChatMessage(role=MessageRole.ASSISTANT, content=answer)
             )
-            turns = _pair(self.chat_store.get_messages(key))
-            kept = [t for t in turns if t.asked_at >= now - self.ttl_seconds][-self.max_turns :]
-            if len(kept) < len(turns):
-                # The newest messages kept in one atomic step (a rewrite of the list
-                # could lose the conversation half-way), whatever another bot appends.
-                self.client.ltrim(key, -2 * len(kept), -1)
-        except REDIS_DOWN as error:
+            messages = self.chat_store.get_messages(key)
+            fresh = [(at, t) for at, t in _pair(messages) if t.asked_at >= now - self.ttl_seconds]
+            kept = fresh[-self.max_turns :]
+            first = kept[0][0] if kept else len(messages)
+            if first > 0:
+                # Everything before the oldest kept question goes (older turns, a question
+                # left without its answer) in one atomic step, counted from the end so
+                # that what another bot appends meanwhile stays: a rewrite of the list
+                # could lose the conversation half-way.
+                self.client.ltrim(key, first - len(messages), -1)
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
 
     def reset(self, conversation: str) -> None:
         """Forget a conversation."""
         try:
             self.chat_store.delete_messages(self._key(conversation))
-        except REDIS_DOWN as error:
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
 
     def close(self) -> None:
         """Nothing to close: the connection pool goes with the process."""
 
 
-def _pair(messages: list[ChatMessage]) -> list[Turn]:
-    """Turns from question/answer pairs; a question whose answer is being written is skipped."""
+def _pair(messages: list[ChatMessage]) -> list[tuple[int, Turn]]:
+    """Turns from question/answer pairs, each with its question's position in `messages`;
+    a question whose answer is being written (or never was) is skipped."""
     turns = []
     asked: ChatMessage | None = None
-    for message in messages:
+    at = 0
+    for position, message in enumerate(messages):
         if message.role == MessageRole.USER:
-            asked = message
+            asked, at = message, position
         elif message.role == MessageRole.ASSISTANT and asked is not None:
             extra = asked.additional_kwargs
-            turns.append(
-                Turn(
-                    question=asked.content or "",
-                    standalone=str(extra.get("standalone", asked.content or "")),
-                    answer=message.content or "",
-                    asked_at=float(extra.get("asked_at", 0.0)),
-                )
+            turn = Turn(
+                question=asked.content or "",
+                standalone=str(extra.get("standalone", asked.content or "")),
+                answer=message.content or "",
+                asked_at=float(extra.get("asked_at", 0.0)),
             )
+            turns.append((at, turn))
             asked = None
     return turns

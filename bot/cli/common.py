@@ -6,7 +6,7 @@ import json
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import typer
 from pydantic import SecretStr, ValidationError
@@ -77,9 +77,17 @@ def load_settings(cls: type[SettingsT], **flags: Any) -> SettingsT:
     except ValidationError as error:
         raise fail(f"the settings are invalid:\n{error}") from None
     add_secrets(*(value for value in vars(settings).values() if isinstance(value, SecretStr)))
-    # A Redis URL may carry a password (redis://:PASSWORD@host:6379/0).
-    add_secrets(urlsplit(settings.redis_url).password if settings.redis_url else None)
+    add_secrets(*_url_passwords(settings.redis_url))
     return settings
+
+
+def _url_passwords(url: str | None) -> list[str]:
+    """The password a URL carries (redis://:PASSWORD@host:6379/0), as written and decoded."""
+    try:
+        password = urlsplit(url).password if url else None
+    except ValueError:  # a malformed URL: the client names the setting when it is used
+        return []
+    return [password, unquote(password)] if password else []
 
 
 def open_engine(store: Path | None, **flags: Any) -> AnswerEngine:

@@ -11,15 +11,35 @@ import json
 import time
 from typing import TYPE_CHECKING, Protocol, cast
 
-from redis.client import Pipeline
-
 from bot.answering.answer import Answer
 from bot.telegram.feedback import Disliked, FeedbackStore
 from index.namespaces import Namespace
-from index.shared import REDIS_DOWN, connect_redis, unavailable
+from index.shared import REDIS_UNUSABLE, as_text, connect_redis, unavailable
 
 if TYPE_CHECKING:
     from bot.settings import BotSettings
+
+
+# A vote and the list of 👎 answers change in one step (Redis runs a script alone),
+# so votes cast at once by other users or bots cannot leave the list disagreeing
+# with the votes. KEYS: the answer's votes, the disliked list; ARGV: user, vote
+# ("1 TIME" or "0 TIME"), answer id. The answer is listed by its latest 👎.
+_VOTE = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local latest = nil
+for _, vote in ipairs(redis.call('HVALS', KEYS[1])) do
+  if string.sub(vote, 1, 2) == '0 ' then
+    local at = tonumber(string.sub(vote, 3))
+    if latest == nil or at > latest then latest = at end
+  end
+end
+if latest then
+  redis.call('ZADD', KEYS[2], latest, ARGV[3])
+else
+  redis.call('ZREM', KEYS[2], ARGV[3])
+end
+return 1
+"""
 
 
 class Feedback(Protocol):
@@ -39,16 +59,13 @@ def open_feedback(settings: BotSettings) -> Feedback:
     return FeedbackStore(settings.feedback_path)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class RedisFeedbackStore:
     """Answers that were sent, and the votes on them, in Redis."""
 
     def __init__(self, url: str, prefix: str):
         self.url = url
         self.client = connect_redis(url)
+        self._vote = self.client.register_script(_VOTE)
         self.prefix = f"{prefix}feedback:"
 
     def _answer(self, answer_id: int) -> str:
@@ -72,33 +89,20 @@ class RedisFeedbackStore:
                     "citations": citations,
                 },
             )
-        except REDIS_DOWN as error:
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
         return answer_id
 
     def vote(self, answer_id: int, user_id: int, helpful: bool) -> bool:
         """Store (or change) one user's vote; False when the answer is unknown."""
-        votes_key, disliked_key = self._votes(answer_id), f"{self.prefix}disliked"
-        vote = f"{int(helpful)} {time.time()}"
-
-        def write(pipe: Pipeline) -> None:
-            # Read under WATCH, written in MULTI: a vote cast meanwhile by another user or
-            # bot makes Redis run this again, so the disliked list matches the votes.
-            votes = {_text(k): _text(v) for k, v in pipe.hgetall(votes_key).items()}
-            votes[str(user_id)] = vote
-            down = [float(v.split()[1]) for v in votes.values() if v.startswith("0 ")]
-            pipe.multi()
-            pipe.hset(votes_key, str(user_id), vote)
-            if down:
-                pipe.zadd(disliked_key, {str(answer_id): max(down)})
-            else:
-                pipe.zrem(disliked_key, str(answer_id))
-
         try:
             if not self.client.exists(self._answer(answer_id)):
                 return False
-            self.client.transaction(write, votes_key)
-        except REDIS_DOWN as error:
+            self._vote(
+                keys=[self._votes(answer_id), f"{self.prefix}disliked"],
+                args=[str(user_id), f"{int(helpful)} {time.time()}", str(answer_id)],
+            )
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
         return True
 
@@ -111,12 +115,12 @@ class RedisFeedbackStore:
             )
             result = []
             for raw_id, voted_at in ranked:
-                answer_id = int(_text(raw_id))
+                answer_id = int(as_text(raw_id))
                 row = {
-                    _text(k): _text(v)
+                    as_text(k): as_text(v)
                     for k, v in self.client.hgetall(self._answer(answer_id)).items()
                 }
-                votes = map(_text, self.client.hvals(self._votes(answer_id)))
+                votes = map(as_text, self.client.hvals(self._votes(answer_id)))
                 down_votes = sum(1 for vote in votes if vote.startswith("0 "))
                 result.append(
                     Disliked(
@@ -129,7 +133,7 @@ class RedisFeedbackStore:
                         down_votes,
                     )
                 )
-        except REDIS_DOWN as error:
+        except REDIS_UNUSABLE as error:
             raise unavailable(self.url, error) from None
         return result
 
