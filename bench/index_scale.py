@@ -204,6 +204,21 @@ def unpack_baseline(rev: str, into: Path) -> Path:
     return into
 
 
+def same_model_id(baseline: Path) -> None:
+    """Let an older tree's bot open this tree's store: the same model under this tree's
+    RECIPE_VERSION. A version bump that changes the vectors only in rounding (onnxruntime
+    options) would otherwise refuse the store; the baseline then embeds questions the old
+    way, which costs what it cost then, and the comparison stays one of latency."""
+    from index.local_model import RECIPE_VERSION
+
+    recipe = baseline / "index" / "local_model.py"
+    text = recipe.read_text(encoding="utf-8")
+    recipe.write_text(
+        re.sub(r"^RECIPE_VERSION = \d+$", f"RECIPE_VERSION = {RECIPE_VERSION}", text, flags=re.M),
+        encoding="utf-8",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,1000,8484")
@@ -305,6 +320,7 @@ def bot_latency(
     """This tree's bot and the baseline's on the same store, interleaved, best of 2 each."""
     shutil.rmtree(root / "bot-baseline-src", ignore_errors=True)
     baseline = unpack_baseline(args.bot_baseline_rev, root / "bot-baseline-src")
+    same_model_id(baseline)
     runs: dict[str, list[dict[str, Any]]] = {"this tree": [], args.bot_baseline_rev: []}
     for _ in range(2):
         for label, src in (("this tree", ROOT), (args.bot_baseline_rev, baseline)):
