@@ -71,8 +71,9 @@ class MatchingTopK(bm25s.BM25):
             scores = self.get_scores(query_tokens_single, weight_mask=weight_mask)
             matching = np.flatnonzero(scores)
             if len(matching) >= k:
+                # numpy: jax, if it were installed, would compile anew for each length.
                 top_scores, top = bm25s.selection.topk(
-                    scores[matching], k=k, sorted=sorted, backend=backend
+                    scores[matching], k=k, sorted=sorted, backend="numpy"
                 )
                 return top_scores, matching[top]
         return super()._get_top_k_results(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import bm25s
+import numpy as np
 import pytest
 from llama_index.core.schema import TextNode
 from llama_index.retrievers.bm25 import BM25Retriever
 
-from index.retrieval import build_bm25, load_bm25
+from index.retrieval import MatchingTopK, build_bm25, load_bm25
 
 # Many chunks hold "ferry"; a few hold "lighthouse"; none holds "zeppelin".
 CHUNKS = [
@@ -46,3 +48,18 @@ def test_the_same_hits_and_scores_as_llamaindexs_loader(bm25_folder: Path, query
         h.node.node_id for h in reference if h.score > last
     }
     assert all(scores[h.node.node_id] == h.score for h in ours)
+
+
+@pytest.mark.parametrize("query", [["lighthous", "keeper"], ["ferri", "passeng"], ["zeppelin"]])
+def test_the_top_k_of_the_matching_chunks_is_bm25s_own(bm25_folder: Path, query) -> None:
+    # Called directly, so the test fails if bm25s stops calling the method it overrides.
+    loaded = load_bm25(bm25_folder).bm25
+    assert isinstance(loaded, MatchingTopK)
+    mask = np.ones(len(CHUNKS), dtype=np.float32)
+    mask[::3] = 0  # chunks a weight mask leaves out stay out
+    for weights in (None, mask):
+        ours = loaded._get_top_k_results(query, k=5, sorted=True, weight_mask=weights)
+        theirs = bm25s.BM25._get_top_k_results(loaded, query, k=5, sorted=True, weight_mask=weights)
+        assert list(ours[0]) == list(theirs[0])
+        everything = loaded.get_scores(query, weight_mask=weights)
+        assert [everything[i] for i in ours[1]] == list(ours[0])
