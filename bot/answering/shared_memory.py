@@ -110,8 +110,8 @@ class ChatStoreMemory:
             )
             messages = self.chat_store.get_messages(key)
             fresh = [(at, t) for at, t in _pair(messages) if t.asked_at >= now - self.ttl_seconds]
-            kept = fresh[-self.max_turns :]
-            first = kept[0][0] if kept else len(messages)
+            # The turn just added is fresh, so at least one is kept.
+            first = fresh[-self.max_turns :][0][0]
             if first > 0:
                 # Everything before the oldest kept question goes (older turns, a question
                 # left without its answer) in one atomic step, counted from the end so
