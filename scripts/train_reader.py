@@ -25,6 +25,8 @@ sentence's features computed (`bot.answering.reader`). Then:
    where the answer would have been right) 1. The weights file records what that cut
    costs on dev, and the cut of least cost on dev for comparison.
 Same data, same bytes out: candidates are sorted, folds fixed, the fit is Newton's method.
+To tell two versions of the reader apart on every train and dev dialogue rather than
+on the dev split alone, run scripts/cross_validate_reader.py with the same arguments.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import pickle
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +105,7 @@ class Example:
     # The question read with the sentences that state its facts withheld: an example
     # of a question about the story whose answer the articles do not give.
     withheld: bool = False
+    source: str = ""  # the QA file it comes from (`source_name`)
 
 
 def sentence_label(text: str, dialogue: Dialogue) -> float:
@@ -111,6 +114,11 @@ def sentence_label(text: str, dialogue: Dialogue) -> float:
         return 0.0
     found = [fact_in(text, fact) for fact in dialogue.facts]
     return sum(found) / len(found) if dialogue.mode == "all" else float(any(found))
+
+
+def states_a_fact(dialogue: Dialogue) -> Callable[[str], bool]:
+    """Whether a sentence states one of the dialogue's facts."""
+    return lambda text: sentence_label(text, dialogue) > 0
 
 
 @dataclass
@@ -186,21 +194,19 @@ def collect(
         reading = asked.extractive.read(asked.question, asked.chunks, asked.stats)
         if not reading.sentences:
             continue
-        examples.append(example_of(asked.dialogue, asked.question.kind, reading))
+        examples.append(example_of(asked.dialogue, asked.question.kind, reading, qa_file))
         if withhold and examples[-1].labels.max() > 0:
-            held = asked.extractive.read(
-                asked.question,
-                asked.chunks,
-                asked.stats,
-                lambda text, d=asked.dialogue: sentence_label(text, d) > 0,
-            )
+            withhold_facts = states_a_fact(asked.dialogue)
+            held = asked.extractive.read(asked.question, asked.chunks, asked.stats, withhold_facts)
             if held.sentences:
-                examples.append(example_of(asked.dialogue, asked.question.kind, held, True))
+                examples.append(
+                    example_of(asked.dialogue, asked.question.kind, held, qa_file, withheld=True)
+                )
     return examples
 
 
 def example_of(
-    dialogue: Dialogue, kind: AnswerKind, reading: Reading, withheld: bool = False
+    dialogue: Dialogue, kind: AnswerKind, reading: Reading, qa_file: Path, withheld: bool = False
 ) -> Example:
     texts = [s.sentence.text for s in reading.sentences]
     order = sorted(range(len(texts)), key=lambda i: texts[i])
@@ -212,6 +218,7 @@ def example_of(
         np.array([sentence_label(texts[i], dialogue) for i in order]),
         reading.evidence,
         withheld,
+        source_name(qa_file),
     )
 
 
@@ -264,18 +271,25 @@ def answer_outcome(example: Example, logits: np.ndarray) -> tuple[np.ndarray, bo
     return confidence_features(logits, example.features, example.evidence), right
 
 
-def fit(
-    shortlist: LinearModel,
-    train: list[Example],
-    dev: list[Example],
-    cost_wrong: float,
-    sources: dict,
-    withheld_weight: float = WITHHELD_WEIGHT,
-) -> ReaderWeights:
+@dataclass
+class Fitted:
+    """The sentence model and the confidence model before calibration."""
+
+    sentence: LinearModel
+    confidence: LinearModel
+    right_when_cross_fitted: int  # training questions the cross-fitted answers got right
+
+    def confidence_logit(self, example: Example) -> tuple[float, bool]:
+        """The uncalibrated confidence of an example's composed answer, and whether it is right."""
+        features, right = answer_outcome(example, self.sentence.logits(example.features))
+        return float(self.confidence.logits(features[None, :])[0]), right
+
+
+def fit_models(train: list[Example], withheld_weight: float = WITHHELD_WEIGHT) -> Fitted:
+    """The sentence model, and the confidence model on cross-fitted answers."""
     # The sentence model learns from the questions as asked; withheld readings have no
     # answer to pick and serve only the confidence model.
-    asked = [e for e in train if not e.withheld]
-    sentence = fit_sentences(asked)
+    sentence = fit_sentences([e for e in train if not e.withheld])
     # Cross-fitted sentence scores for the confidence model's training rows. Dialogues
     # asking for the same facts (rewordings of one question) share a fold, so no fold
     # is scored by a model that has seen its question in other words.
@@ -300,24 +314,37 @@ def fit(
         sample_weight=np.array(weights),
         l2=CONFIDENCE_L2,
     )
+    return Fitted(sentence, confidence, int(sum(labels)))
+
+
+def platt_scaling(logits: list[float], right: list[bool]) -> tuple[float, float]:
+    """The slope and offset that map confidence logits to how often answers are right."""
+    platt = fit_logistic(np.array(logits)[:, None], np.array(right, float), ("z",), l2=PLATT_L2)
+    slope = float(platt.coef[0] / platt.scale[0])
+    return slope, float(platt.bias - platt.coef[0] * platt.mean[0] / platt.scale[0])
+
+
+def fit(
+    shortlist: LinearModel,
+    train: list[Example],
+    dev: list[Example],
+    cost_wrong: float,
+    sources: dict,
+    withheld_weight: float = WITHHELD_WEIGHT,
+) -> ReaderWeights:
+    fitted = fit_models(train, withheld_weight)
     # Platt scaling on dev: one slope and offset map the confidence model's logit to
     # the rate at which dev answers are right. With calibrated probabilities the cut
     # of least expected cost is where answering and abstaining cost the same:
     # answering costs (1 - p) * cost_wrong, abstaining p * 1: answer when p > w / (1 + w).
-    dev_logits, dev_right = [], []
-    for example in dev:
-        features, right = answer_outcome(example, sentence.logits(example.features))
-        dev_logits.append(float(confidence.logits(features[None, :])[0]))
-        dev_right.append(float(right))
-    platt = fit_logistic(np.array(dev_logits)[:, None], np.array(dev_right), ("z",), l2=PLATT_L2)
-    slope = float(platt.coef[0] / platt.scale[0])
-    offset = float(platt.bias - platt.coef[0] * platt.mean[0] / platt.scale[0])
+    dev_logits, dev_right = zip(*(fitted.confidence_logit(e) for e in dev), strict=True)
+    slope, offset = platt_scaling(list(dev_logits), list(dev_right))
     confidence = LinearModel(
-        confidence.names,
-        confidence.mean,
-        confidence.scale,
-        confidence.coef * slope,
-        confidence.bias * slope + offset,
+        fitted.confidence.names,
+        fitted.confidence.mean,
+        fitted.confidence.scale,
+        fitted.confidence.coef * slope,
+        fitted.confidence.bias * slope + offset,
     )
     cut = cost_wrong / (1.0 + cost_wrong)
     scored = [
@@ -328,10 +355,10 @@ def fit(
     info = {
         "trained_on": sources["train"],
         "cut_chosen_on": sources["dev"],
-        "train_dialogues": len(asked),
-        "train_withheld_readings": len(train) - len(asked),
+        "train_dialogues": sum(not e.withheld for e in train),
+        "train_withheld_readings": sum(e.withheld for e in train),
         "withheld_weight": withheld_weight,
-        "train_right_when_cross_fitted": int(sum(labels)),
+        "train_right_when_cross_fitted": fitted.right_when_cross_fitted,
         "dev_dialogues": len(dev),
         "cost": f"wrong answer {cost_wrong:g}, needless abstention 1",
         "cut": "w / (1 + w), w = cost of a wrong answer, on probabilities Platt-scaled on dev",
@@ -340,7 +367,7 @@ def fit(
         "dev_least_cost_cut": choose_cut(scored, cost_wrong)[1],
         "command": "python scripts/train_reader.py (see its docstring)",
     }
-    return ReaderWeights(shortlist, sentence, confidence, cut, info)
+    return ReaderWeights(shortlist, fitted.sentence, confidence, cut, info)
 
 
 def cost_at(scored: list[tuple[float, bool]], cut: float, cost_wrong: float) -> dict:
@@ -387,10 +414,61 @@ def pairs(values: list[str]) -> list[tuple[Path, Path]]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def source_name(qa: Path) -> str:
+    """A QA file named by folder and file only: where a maintainer keeps it is not data."""
+    return f"{qa.parent.name}/{qa.name}"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--train, --dev and --cache, as this script and scripts/cross_validate_reader.py take them."""
     parser.add_argument("--train", action="append", required=True, metavar="QA=STORE")
     parser.add_argument("--dev", action="append", required=True, metavar="QA=STORE")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="keep the collected features here and reuse them"
+    )
+
+
+@dataclass
+class Collected:
+    """The fitted shortlist and the examples it keeps, of the train and dev dialogues."""
+
+    shortlist: LinearModel
+    recall: dict
+    train: list[Example]
+    dev: list[Example]
+
+
+def collect_all(args: argparse.Namespace) -> Collected:
+    """Fit the shortlist on the train dialogues and collect the examples it keeps (or load
+    them from `args.cache`)."""
+    if args.cache is not None and args.cache.exists():
+        collected: Collected = pickle.loads(args.cache.read_bytes())
+        return collected
+    shared: dict = {}
+    first_train = [
+        e for qa, store in pairs(args.train) for e in collect_shortlist(qa, store, shared)
+    ]
+    first_dev = [e for qa, store in pairs(args.dev) for e in collect_shortlist(qa, store, shared)]
+    shortlist = fit_shortlist(first_train)
+    recall = {
+        "train": shortlist_recall(first_train, shortlist),
+        "dev": shortlist_recall(first_dev, shortlist),
+    }
+    train = [
+        e
+        for qa, store in pairs(args.train)
+        for e in collect(qa, store, shared, shortlist, withhold=True)
+    ]
+    dev = [e for qa, store in pairs(args.dev) for e in collect(qa, store, shared, shortlist)]
+    collected = Collected(shortlist, recall, train, dev)
+    if args.cache is not None:
+        args.cache.write_bytes(pickle.dumps(collected))
+    return collected
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_arguments(parser)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--cost-wrong", type=float, default=2.0)
     parser.add_argument(
@@ -399,40 +477,16 @@ def main() -> None:
         default=WITHHELD_WEIGHT,
         help="weight of questions read without their answer sentences (0: none)",
     )
-    parser.add_argument(
-        "--cache", type=Path, default=None, help="keep the collected features here and reuse them"
-    )
     args = parser.parse_args()
-    shared: dict = {}
-    if args.cache is not None and args.cache.exists():
-        shortlist, recall, train, dev = pickle.loads(args.cache.read_bytes())
-    else:
-        first_train = [
-            e for qa, store in pairs(args.train) for e in collect_shortlist(qa, store, shared)
-        ]
-        first_dev = [
-            e for qa, store in pairs(args.dev) for e in collect_shortlist(qa, store, shared)
-        ]
-        shortlist = fit_shortlist(first_train)
-        recall = {
-            "train": shortlist_recall(first_train, shortlist),
-            "dev": shortlist_recall(first_dev, shortlist),
-        }
-        train = [
-            e
-            for qa, store in pairs(args.train)
-            for e in collect(qa, store, shared, shortlist, withhold=True)
-        ]
-        dev = [e for qa, store in pairs(args.dev) for e in collect(qa, store, shared, shortlist)]
-        if args.cache is not None:
-            args.cache.write_bytes(pickle.dumps((shortlist, recall, train, dev)))
-    # Named by folder and file only: where a maintainer keeps them is not part of the weights.
+    data = collect_all(args)
     sources = {
-        part: [f"{qa.parent.name}/{qa.name}" for qa, _ in pairs(values)]
+        part: [source_name(qa) for qa, _ in pairs(values)]
         for part, values in (("train", args.train), ("dev", args.dev))
     }
-    weights = fit(shortlist, train, dev, args.cost_wrong, sources, args.withheld_weight)
-    weights.info["shortlist"] = {"keeps": MEANING_CANDIDATES, **recall}
+    weights = fit(
+        data.shortlist, data.train, data.dev, args.cost_wrong, sources, args.withheld_weight
+    )
+    weights.info["shortlist"] = {"keeps": MEANING_CANDIDATES, **data.recall}
     weights.dump(args.out)
     print(json.dumps(weights.info["dev_at_cut"]))
     print(f"wrote {args.out}")

@@ -353,41 +353,46 @@ def test_fit_is_deterministic_and_learns() -> None:
     assert accuracy > 0.8
 
 
+def synthetic_example(train_reader, rng, i: int, in_scope: bool):
+    """A dialogue whose right sentence (if any) means more than the others; an
+    out-of-scope question's sentences all mean less."""
+    features = rng.normal(size=(5, len(SENTENCE_FEATURES)))
+    labels = np.zeros(5)
+    if in_scope:
+        labels[i % 5] = 1.0
+        features[i % 5] += 2.0
+    else:
+        features -= 1.0
+    texts = [f"Sentence {j} says {f'fact {i}' if labels[j] else 'other'}." for j in range(5)]
+    facts = (f"fact {i}",) if in_scope else ()
+    dialogue = Dialogue((f"Question {i}?",), facts, "any", in_scope)
+    evidence = {
+        "articles": 1.0,
+        "unseen": 0.0,
+        "unseen_unmatched": 0.0,
+        "term_absent": 0.1,
+        "kind_absent": 0.0,
+        "kind_other": 1.0,
+        "yes_no": 0.0,
+    }
+    return train_reader.Example(dialogue, AnswerKind.OTHER, texts, features, labels, evidence)
+
+
+def synthetic_first_stage(train_reader, rng, i: int):
+    features = rng.normal(size=(8, len(SHORTLIST_FEATURES)))
+    labels = np.zeros(8)
+    labels[i % 8] = 1.0
+    features[i % 8, 0] += 2.0  # the right sentence holds more of the question's words
+    dialogue = Dialogue((f"Question {i}?",), ("fact",), "any", True)
+    return train_reader.ShortlistExample(dialogue, features, labels)
+
+
 def test_training_writes_byte_identical_weights(tmp_path: Path) -> None:
     train_reader = load_script("train_reader")
     rng = np.random.default_rng(3)
-
-    def example(i: int, in_scope: bool) -> object:
-        features = rng.normal(size=(5, len(SENTENCE_FEATURES)))
-        labels = np.zeros(5)
-        if in_scope:
-            labels[i % 5] = 1.0
-            features[i % 5, 0] += 2.0  # the right sentence means more
-        texts = [f"Sentence {j} says {'fact' if labels[j] else 'other'}." for j in range(5)]
-        facts = ("fact",) if in_scope else ()
-        dialogue = Dialogue((f"Question {i}?",), facts, "any", in_scope)
-        evidence = {
-            "articles": 1.0,
-            "unseen": 0.0,
-            "unseen_unmatched": 0.0,
-            "term_absent": 0.1,
-            "kind_absent": 0.0,
-            "kind_other": 1.0,
-            "yes_no": 0.0,
-        }
-        return train_reader.Example(dialogue, AnswerKind.OTHER, texts, features, labels, evidence)
-
-    def first_stage(i: int) -> object:
-        features = rng.normal(size=(8, len(SHORTLIST_FEATURES)))
-        labels = np.zeros(8)
-        labels[i % 8] = 1.0
-        features[i % 8, 0] += 2.0  # the right sentence holds more of the question's words
-        dialogue = Dialogue((f"Question {i}?",), ("fact",), "any", True)
-        return train_reader.ShortlistExample(dialogue, features, labels)
-
-    train = [example(i, i % 4 != 0) for i in range(40)]
-    dev = [example(i, i % 3 != 0) for i in range(15)]
-    firsts = [first_stage(i) for i in range(40)]
+    train = [synthetic_example(train_reader, rng, i, i % 4 != 0) for i in range(40)]
+    dev = [synthetic_example(train_reader, rng, i, i % 3 != 0) for i in range(15)]
+    firsts = [synthetic_first_stage(train_reader, rng, i) for i in range(40)]
     sources = {"train": ["t.jsonl"], "dev": ["d.jsonl"]}
     paths = [tmp_path / "one.json", tmp_path / "two.json"]
     for path in paths:
@@ -400,6 +405,35 @@ def test_training_writes_byte_identical_weights(tmp_path: Path) -> None:
     assert loaded.shortlist.coef[0] > 0
     recall = train_reader.shortlist_recall(firsts, loaded.shortlist)
     assert recall["answerable"] == 40 and recall["best_candidate_kept"] >= 36
+
+
+def test_cross_validation_judges_every_dialogue_once_by_a_reader_without_it() -> None:
+    train_reader = load_script("train_reader")
+    cross_validate_reader = load_script("cross_validate_reader")
+    rng = np.random.default_rng(5)
+    examples = [synthetic_example(train_reader, rng, i, i % 4 != 0) for i in range(60)]
+    judged = cross_validate_reader.cross_validate(examples, seed=0)
+    assert sorted(j.in_scope for j in judged) == sorted(e.dialogue.in_scope for e in examples)
+    again = cross_validate_reader.cross_validate(examples, seed=0)
+    assert judged == again
+    # The right sentence stands out, so right answers get the higher confidences.
+    assert cross_validate_reader.auc(judged) > 0.8
+    table = cross_validate_reader.figures(judged, 2 / 3, 2.0)
+    assert table["dialogues"] == 60
+    assert table["right_if_answered"] >= 40
+    assert table["cost"] == 2.0 * table["answered_wrong"] + (
+        table["right_if_answered"] - table["answered_right"]
+    )
+
+
+def test_auc_counts_ties_as_half() -> None:
+    cross_validate_reader = load_script("cross_validate_reader")
+    judged = [
+        cross_validate_reader.Judged("q.jsonl", True, p, right)
+        for p, right in ((0.9, True), (0.5, True), (0.5, False), (0.1, False))
+    ]
+    # Pairs (right, wrong): 0.9>0.5, 0.9>0.1, 0.5=0.5 (half), 0.5>0.1.
+    assert cross_validate_reader.auc(judged) == 3.5 / 4
 
 
 def test_cut_minimises_the_stated_cost() -> None:

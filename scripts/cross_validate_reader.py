@@ -1,0 +1,161 @@
+"""Cross-validate the reader on the train and dev dialogues together, never the test ones.
+
+    python scripts/cross_validate_reader.py \
+        --train tests/data/story_train.jsonl=STORE [--train QA=STORE ...] \
+        --dev tests/data/story_dev_split.jsonl=STORE [--dev QA=STORE ...] \
+        [--seeds 5] [--cost-wrong 2] [--cache FILE]
+
+The same data as `scripts/train_reader.py` (and the same --cache). The dev split alone
+is a few dozen dialogues, too few to tell two versions of the reader apart: one
+answer more or less moves its cost by 1 or 2. Here every train and dev dialogue is
+asked by a reader that has not seen it:
+- the dialogues are dealt into 5 folds, rewordings of one question in the same fold;
+- for each fold the reader is fitted on the other four exactly as train_reader.py
+  fits it (the shortlist aside: it is fitted once, on the train dialogues), and its
+  confidences calibrated by Platt scaling on the other folds' out-of-fold ones;
+- this is repeated for --seeds different deals, and the figures are averaged.
+
+Reported, pooled and per name of QA file (the weeks of RealTime QA, all called
+questions.jsonl, together):
+- AUC: how often the confidence ranks a right answer above a wrong one (or one to an
+  out-of-scope question); it does not depend on the cut;
+- right if answered: questions whose composed answer holds the facts;
+- at the cut (w / (1 + w) for --cost-wrong w): answers given right and wrong,
+  out-of-scope questions answered, and the cost (w per wrong answer, 1 per needless
+  abstention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from train_reader import Example, add_data_arguments, collect_all, fit_models, platt_scaling
+
+from bot.answering.reader import sigmoid
+
+FOLDS = 5
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One dialogue asked by a reader fitted without it."""
+
+    source: str  # the name of its QA file
+    in_scope: bool
+    confidence: float
+    right: bool
+
+
+def fold_of(example: Example, seed: int) -> int:
+    """The fold of a dialogue in deal `seed`; rewordings of one question share it."""
+    d = example.dialogue
+    return zlib.crc32(f"{seed}|{'|'.join(d.facts or d.turns)}".encode()) % FOLDS
+
+
+def cross_validate(examples: list[Example], seed: int) -> list[Judged]:
+    """Every dialogue of `examples` (withheld readings aside) judged out of fold.
+
+    The models of each fold are fitted on the other folds, and so is the calibration
+    of its confidences: Platt scaling on the other folds' out-of-fold confidences.
+    """
+    folds = [fold_of(e, seed) for e in examples]
+    logits: dict[int, list[tuple[Example, float, bool]]] = {}
+    for fold in range(FOLDS):
+        fitted = fit_models([e for e, f in zip(examples, folds, strict=True) if f != fold])
+        logits[fold] = [
+            (e, *fitted.confidence_logit(e))
+            for e, f in zip(examples, folds, strict=True)
+            if f == fold and not e.withheld
+        ]
+    judged = []
+    for fold, asked in logits.items():
+        others = [(z, right) for f, rows in logits.items() if f != fold for _, z, right in rows]
+        slope, offset = platt_scaling([z for z, _ in others], [right for _, right in others])
+        for example, z, right in asked:
+            judged.append(
+                Judged(
+                    Path(example.source).name,
+                    example.dialogue.in_scope,
+                    float(sigmoid(slope * z + offset)),
+                    bool(right),
+                )
+            )
+    return judged
+
+
+def auc(judged: list[Judged]) -> float:
+    """The chance that a right answer has a higher confidence than a wrong one (ties: half)."""
+    right = np.array([j.confidence for j in judged if j.right])
+    wrong = np.array([j.confidence for j in judged if not j.right])
+    if not len(right) or not len(wrong):
+        return float("nan")
+    above = (right[:, None] > wrong[None, :]).sum() + 0.5 * (right[:, None] == wrong[None, :]).sum()
+    return float(above / (len(right) * len(wrong)))
+
+
+def figures(judged: list[Judged], cut: float, cost_wrong: float) -> dict[str, float]:
+    answered = [j for j in judged if j.confidence >= cut]
+    wrong = sum(not j.right for j in answered)
+    return {
+        "dialogues": len(judged),
+        "auc": auc(judged),
+        "right_if_answered": sum(j.right for j in judged),
+        "answered_right": sum(j.right for j in answered),
+        "answered_wrong": wrong,
+        "out_of_scope_answered": sum(not j.in_scope for j in answered),
+        "cost": cost_wrong * wrong + sum(j.right for j in judged if j.confidence < cut),
+    }
+
+
+COLUMNS = (
+    ("dialogues", "dialogues", "{:.0f}"),
+    ("auc", "AUC", "{:.3f}"),
+    ("right_if_answered", "right if answered", "{:.1f}"),
+    ("answered_right", "answered right", "{:.1f}"),
+    ("answered_wrong", "answered wrong", "{:.1f}"),
+    ("out_of_scope_answered", "out of scope answered", "{:.1f}"),
+    ("cost", "cost", "{:.1f}"),
+)
+
+
+def render(rows: dict[str, list[dict[str, float]]], seeds: int) -> str:
+    """One line per group: each figure's mean over the seeds."""
+    width = max(len(name) for name in rows) + 2
+    lines = [f"{'':{width}}" + "  ".join(title for _, title, _ in COLUMNS)]
+    for name, per_seed in rows.items():
+        cells = []
+        for key, title, form in COLUMNS:
+            values = [r[key] for r in per_seed if not np.isnan(r[key])]
+            mean = float(np.mean(values)) if values else float("nan")
+            cells.append(f"{form.format(mean):>{len(title)}}")
+        lines.append(f"{name:{width}}" + "  ".join(cells))
+    lines.append(f"(means over {seeds} deals of the dialogues into {FOLDS} folds)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_arguments(parser)
+    parser.add_argument("--seeds", type=int, default=5, help="deals into folds to average over")
+    parser.add_argument("--cost-wrong", type=float, default=2.0)
+    args = parser.parse_args()
+    data = collect_all(args)
+    examples = data.train + data.dev
+    cut = args.cost_wrong / (1.0 + args.cost_wrong)
+    rows: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for seed in range(args.seeds):
+        judged = cross_validate(examples, seed)
+        rows["all"].append(figures(judged, cut, args.cost_wrong))
+        for source in sorted({j.source for j in judged}):
+            mine = [j for j in judged if j.source == source]
+            rows[source].append(figures(mine, cut, args.cost_wrong))
+    print(render(rows, args.seeds))
+
+
+if __name__ == "__main__":
+    main()
