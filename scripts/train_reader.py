@@ -60,6 +60,7 @@ from bot.answering.extractive import (  # noqa: E402
 from bot.answering.questions import AnswerKind, Question  # noqa: E402
 from bot.answering.reader import (  # noqa: E402
     CONFIDENCE_FEATURES,
+    CONFIDENCE_SIGNS,
     MEANING_CANDIDATES,
     SENTENCE_FEATURES,
     SHORTLIST_FEATURES,
@@ -313,6 +314,7 @@ def fit_models(train: list[Example], withheld_weight: float = WITHHELD_WEIGHT) -
         CONFIDENCE_FEATURES,
         sample_weight=np.array(weights),
         l2=CONFIDENCE_L2,
+        signs=CONFIDENCE_SIGNS,
     )
     return Fitted(sentence, confidence, int(sum(labels)))
 

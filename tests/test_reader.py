@@ -353,6 +353,19 @@ def test_fit_is_deterministic_and_learns() -> None:
     assert accuracy > 0.8
 
 
+def test_a_weight_that_would_point_the_wrong_way_is_held_at_zero() -> None:
+    x, y = tiny_data()
+    # "b" counts against the label in this data; declared to count for it, it gets no weight.
+    held = fit_logistic(x, y, ("a", "b", "c"), signs={"a": 1, "b": 1})
+    assert held.coef[1] == 0.0
+    assert held.coef[0] > 0
+    free = fit_logistic(x, y, ("a", "b", "c"))
+    assert free.coef[1] < 0
+    # A declared direction the data agrees with changes nothing.
+    agreed = fit_logistic(x, y, ("a", "b", "c"), signs={"a": 1, "b": -1})
+    assert agreed.to_json() == free.to_json()
+
+
 def synthetic_example(train_reader, rng, i: int, in_scope: bool):
     """A dialogue whose right sentence (if any) means more than the others; an
     out-of-scope question's sentences all mean less."""

@@ -9,7 +9,8 @@ Three small logistic models, fitted by `scripts/train_reader.py` and shipped as
   asked, the question's entities, retrieval rank, neighbours, position...);
 - the confidence model turns the best sentence's score and question-level
   evidence (is the asked attribute in any candidate at all?) into the
-  probability that the answer is right. The bot answers above a cut chosen on
+  probability that the answer is right, each weight held to the direction its
+  evidence points (`CONFIDENCE_SIGNS`). The bot answers above a cut chosen on
   dev data for a stated cost of errors.
 
 Everything here is about English questions and news text in general; nothing
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -83,6 +84,28 @@ CONFIDENCE_FEATURES = (
     "kind_other",  # the question asks for no particular kind
     "yes_no",
 )
+# The direction in which each piece of evidence must move the confidence. Fitted
+# freely, some weights take the other sign because a feature stands in for the data
+# set it came from (questions about one article use words it lacks and are often
+# answerable; quiz questions about hundreds of articles use their words and often
+# are not), which would not hold on other questions.
+CONFIDENCE_SIGNS = {
+    "top_logit": 1,
+    "margin": 1,
+    "top_soft": 1,
+    "top_exact": 1,
+    "top_meaning": 1,
+    "top_worst_missing": -1,
+    "top_kind_hit": 1,
+    "top_kind_near": 1,
+    "top_entities": 1,
+    "top_asked_share": 1,
+    "articles": -1,
+    "unseen": -1,
+    "unseen_unmatched": -1,
+    "term_absent": -1,
+    "kind_absent": -1,
+}
 # The first stage scores every candidate from its words alone; only the best
 # MEANING_CANDIDATES are embedded and scored on SENTENCE_FEATURES. Sentence
 # embeddings are most of the cost of a question, and with hundreds of articles
@@ -535,18 +558,43 @@ def fit_logistic(
     sample_weight: np.ndarray | None = None,
     l2: float = 1.0,
     iterations: int = 50,
+    signs: Mapping[str, int] | None = None,
 ) -> LinearModel:
     """L2-regularised logistic regression by Newton's method: deterministic, numpy only.
 
-    `y` may be soft (0..1). The bias is not penalised.
+    `y` may be soft (0..1). The bias is not penalised. `signs` gives features the
+    direction their weight must have (+1 or -1): a feature that would take the other
+    sign (a stand-in for something else in the data it was fitted on) gets weight 0
+    instead, the most wrongly signed first, until every weight agrees.
     """
+    names = tuple(names)
+    wanted = np.array([(signs or {}).get(name, 0) for name in names], dtype=np.float64)
+    free = np.ones(len(names), dtype=bool)
+    while True:
+        model = _fit_logistic(x, y, names, sample_weight, l2, iterations, free)
+        wrong = wanted * model.coef < 0
+        if not wrong.any():
+            return model
+        free[int(np.argmax(np.where(wrong, np.abs(model.coef), -1.0)))] = False
+
+
+def _fit_logistic(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: tuple[str, ...],
+    sample_weight: np.ndarray | None,
+    l2: float,
+    iterations: int,
+    free: np.ndarray,
+) -> LinearModel:
+    """`fit_logistic` with the weights of features not `free` held at 0."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     mean = np.average(x, axis=0, weights=w)
     scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w))
     scale[scale < 1e-9] = 1.0
-    z = np.column_stack([(x - mean) / scale, np.ones(len(y))])
+    z = np.column_stack([((x - mean) / scale) * free, np.ones(len(y))])
     beta = np.zeros(z.shape[1])
     penalty = np.full(z.shape[1], l2)
     penalty[-1] = 0.0
