@@ -269,7 +269,8 @@ def answer_outcome(example: Example, logits: np.ndarray) -> tuple[np.ndarray, bo
     text = " ".join(scored[i].sentence.text for i in chosen)
     d = example.dialogue
     right = d.in_scope and facts_found(text, d.facts, d.mode)
-    return confidence_features(logits, example.features, example.evidence), right
+    rows = [int(order[i]) for i in chosen]
+    return confidence_features(logits, example.features, example.evidence, rows), right
 
 
 @dataclass
@@ -495,4 +496,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as the module it is, so the --cache file names its classes train_reader.*,
+    # as scripts/cross_validate_reader.py imports them, not __main__.*.
+    import train_reader
+
+    train_reader.main()

@@ -192,10 +192,6 @@ KNOWN_MISSES = {
         "expelled'); the sentence with 'will not disown those already expelled' is a close "
         "second but does not fit beside it within the answer's length"
     ),
-    ("How long was the NEC meeting?",): (
-        "the answer ('a nine-hour meeting') does not name the NEC, and the reader's "
-        "estimate that it is right (0.6) is below the cut of 2/3: it abstains"
-    ),
     ("What is Ken Loach's job?",): (
         "'job' never occurs in the article, so word overlap favours the 'Ken Loach (pictured), "
         "85' sentences; the headline with 'Film director' ranks third and does not fit as a "

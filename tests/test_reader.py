@@ -29,6 +29,7 @@ from bot.answering.reader import (
     Candidate,
     ReaderWeights,
     WordVectors,
+    confidence_features,
     fit_logistic,
     kind_nearness,
     sentence_features,
@@ -364,6 +365,31 @@ def test_a_weight_that_would_point_the_wrong_way_is_held_at_zero() -> None:
     # A declared direction the data agrees with changes nothing.
     agreed = fit_logistic(x, y, ("a", "b", "c"), signs={"a": 1, "b": -1})
     assert agreed.to_json() == free.to_json()
+
+
+def test_the_confidence_reads_what_the_whole_answer_offers() -> None:
+    kind = SENTENCE_FEATURES.index("kind_hit")
+    missing = SENTENCE_FEATURES.index("worst_missing")
+    features = np.zeros((3, len(SENTENCE_FEATURES)))
+    features[:, missing] = (0.6, 0.2, 0.9)
+    features[1, kind] = 1.0  # the runner-up offers the kind asked for (a list, say)
+    logits = np.array([2.0, 1.0, 0.0])
+    evidence = dict.fromkeys(
+        ("articles", "unseen", "unseen_unmatched", "term_absent", "kind_absent"), 0.0
+    ) | {"kind_other": 0.0, "yes_no": 0.0}
+    alone = dict(
+        zip(CONFIDENCE_FEATURES, confidence_features(logits, features, evidence), strict=True)
+    )
+    both = dict(
+        zip(
+            CONFIDENCE_FEATURES,
+            confidence_features(logits, features, evidence, [0, 1]),
+            strict=True,
+        )
+    )
+    assert alone["answer_kind_hit"] == 0.0 and both["answer_kind_hit"] == 1.0
+    assert alone["answer_worst_missing"] == 0.6 and both["answer_worst_missing"] == 0.2
+    assert alone["top_logit"] == both["top_logit"] == 2.0
 
 
 def synthetic_example(train_reader, rng, i: int, in_scope: bool):

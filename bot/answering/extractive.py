@@ -74,6 +74,7 @@ class Reading:
     features: np.ndarray  # rows in the order of `sentences`
     evidence: dict[str, float]
     confidence: float  # probability that the composed answer is right
+    chosen: list[int]  # positions in `sentences` of the answer's sentences, best first
 
 
 class ExtractiveAnswerer:
@@ -106,7 +107,7 @@ class ExtractiveAnswerer:
         """
         found = self.candidates(chunks, withhold)
         if not found:
-            return Reading(question, [], np.zeros((0, 0)), {}, 0.0)
+            return Reading(question, [], np.zeros((0, 0)), {}, 0.0, [])
         everything = [c for _, _, c in found.values()]
         idf, words, ranked = self._words(question, everything, stats)
         first = self.weights.shortlist.logits(ranked)
@@ -142,10 +143,17 @@ class ExtractiveAnswerer:
             )
             for i in order
         ]
+        kinds = features[order, SENTENCE_FEATURES.index("kind_hit")]
+        chosen = compose(scored, question.kind, [float(k) for k in kinds])
+        answer_rows = [int(order[i]) for i in chosen]
         confidence = float(
-            sigmoid(self.weights.confidence.logits(confidence_features(logits, features, evidence)))
+            sigmoid(
+                self.weights.confidence.logits(
+                    confidence_features(logits, features, evidence, answer_rows)
+                )
+            )
         )
-        return Reading(question, scored, features[order], evidence, confidence)
+        return Reading(question, scored, features[order], evidence, confidence, chosen)
 
     def first_stage(
         self,
@@ -194,9 +202,7 @@ class ExtractiveAnswerer:
         reading = self.read(question, chunks, stats)
         if not reading.sentences or reading.confidence < self.weights.answer_above:
             return abstention(question, "extractive", self.refusal, reading.confidence)
-        kinds = reading.features[:, SENTENCE_FEATURES.index("kind_hit")]
-        positions = compose(reading.sentences, question.kind, [float(k) for k in kinds])
-        chosen = [reading.sentences[i] for i in positions]
+        chosen = [reading.sentences[i] for i in reading.chosen]
         citations = [citation(i, s.sentence, s.meta) for i, s in enumerate(chosen, 1)]
         text = " ".join(
             f"{s.sentence.text} [{c.n}]" for s, c in zip(chosen, citations, strict=True)

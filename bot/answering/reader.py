@@ -7,11 +7,11 @@ Three small logistic models, fitted by `scripts/train_reader.py` and shipped as
 - the sentence model scores each shortlisted sentence from the features in
   `SENTENCE_FEATURES` (meaning, exact and soft word coverage, the kind of answer
   asked, the question's entities, retrieval rank, neighbours, position...);
-- the confidence model turns the best sentence's score and question-level
-  evidence (is the asked attribute in any candidate at all?) into the
-  probability that the answer is right, each weight held to the direction its
-  evidence points (`CONFIDENCE_SIGNS`). The bot answers above a cut chosen on
-  dev data for a stated cost of errors.
+- the confidence model turns the best sentence's score, what the composed
+  answer offers, and question-level evidence (is the asked attribute in any
+  candidate at all?) into the probability that the answer is right, each weight
+  held to the direction its evidence points (`CONFIDENCE_SIGNS`). The bot answers
+  above a cut chosen on dev data for a stated cost of errors.
 
 Everything here is about English questions and news text in general; nothing
 knows a particular story.
@@ -68,14 +68,15 @@ SENTENCE_FEATURES = (
 CONFIDENCE_FEATURES = (
     "top_logit",  # the best sentence's score
     "margin",  # how far ahead of the runner-up it is
-    "top_soft",
-    "top_exact",
-    "top_meaning",
-    "top_worst_missing",  # how far the best sentence's least matched question word is
-    "top_kind_hit",
-    "top_kind_near",
-    "top_entities",
-    "top_asked_share",
+    # answer_*: the best value among the sentences the answer is made of
+    "answer_soft",
+    "answer_exact",
+    "answer_meaning",
+    "answer_worst_missing",  # how far the answer's least matched question word is
+    "answer_kind_hit",
+    "answer_kind_near",
+    "answer_entities",
+    "answer_asked_share",
     "articles",  # log of how many articles the candidates come from: distractors
     "unseen",  # IDF share of the question's terms the corpus never uses
     "unseen_unmatched",  # of those, how far the nearest candidate word is in meaning
@@ -92,14 +93,14 @@ CONFIDENCE_FEATURES = (
 CONFIDENCE_SIGNS = {
     "top_logit": 1,
     "margin": 1,
-    "top_soft": 1,
-    "top_exact": 1,
-    "top_meaning": 1,
-    "top_worst_missing": -1,
-    "top_kind_hit": 1,
-    "top_kind_near": 1,
-    "top_entities": 1,
-    "top_asked_share": 1,
+    "answer_soft": 1,
+    "answer_exact": 1,
+    "answer_meaning": 1,
+    "answer_worst_missing": -1,
+    "answer_kind_hit": 1,
+    "answer_kind_near": 1,
+    "answer_entities": 1,
+    "answer_asked_share": 1,
     "articles": -1,
     "unseen": -1,
     "unseen_unmatched": -1,
@@ -481,14 +482,24 @@ def _question_words(question: Question) -> list[str]:
 
 
 def confidence_features(
-    logits: np.ndarray, features: np.ndarray, evidence: dict[str, float]
+    logits: np.ndarray,
+    features: np.ndarray,
+    evidence: dict[str, float],
+    answer: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """The CONFIDENCE_FEATURES of a question whose candidates scored `logits`, best first."""
-    best = int(np.argmax(logits))
+    """The CONFIDENCE_FEATURES of a question whose candidates scored `logits`.
+
+    `answer` are the rows of the sentences the answer is made of (default: the best
+    one). What the answer offers is the best of its sentences: a list question
+    answered by a best sentence and the list beside it has its list.
+    """
+    rows = list(answer) if answer else [int(np.argmax(logits))]
     ordered = np.sort(logits)[::-1]
     margin = float(ordered[0] - ordered[1]) if len(ordered) > 1 else 3.0
     column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
-    row = features[best]
+    row = features[rows].max(axis=0)
+    # Less is better for this one.
+    row[column["worst_missing"]] = features[rows, column["worst_missing"]].min()
     return np.array(
         [
             float(ordered[0]),
