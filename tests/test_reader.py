@@ -77,6 +77,8 @@ def load_script(name: str):
         ("what does rnli stand for", AnswerKind.EXPANSION),
         ("What is NATO short for?", AnswerKind.EXPANSION),
         ("What did the mayor mean by that?", AnswerKind.OTHER),
+        ("What is the name of the skipper?", AnswerKind.NAME),
+        ("whats his name", AnswerKind.NAME),
     ],
 )
 def test_answer_kind_reads_wrapped_and_new_forms(question: str, kind: AnswerKind) -> None:
@@ -127,6 +129,16 @@ def test_a_chat_typed_question_is_read_as_written() -> None:
         # The age is the number asked for, not a word the article must use.
         ("What age is the mayor?", ("mayor",)),
         ("At what age did she retire?", ("retir",)),
+        ("how many yrs old is the mayor", ("mayor",)),
+        # What the kind asked for is called: the answer is a day, a date, a name.
+        ("Which day of the week did the ferry sink?", ("ferri", "sink")),
+        ("In what year was the club founded?", ("club", "found")),
+        ("What are the names of the rescued climbers?", ("rescu", "climber")),
+        ("what's the name of the skipper", ("skipper",)),
+        # Framing: "according to", modal verbs, "anything else".
+        ("According to the police, who started the fire?", ("polic", "start", "fire")),
+        ("How many homes could lose power?", ("home", "lose", "power")),
+        ("apart from the fire, did anything else happen", ("fire",)),
     ],
 )
 def test_words_that_only_say_what_is_asked_are_not_read_for(

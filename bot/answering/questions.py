@@ -233,6 +233,13 @@ _KIND_RULES = [
     ),
     (re.compile(rf"\b(?:which|what)\s+(?:\w+\s+)?{_ORG_WORDS}\b", re.I), AnswerKind.ORG),
     (re.compile(r"^\s*which\b", re.I), AnswerKind.NAME),
+    (
+        re.compile(
+            r"\bwhat(?:'s|’s|s|\s+is|\s+was)\s+(?:the\s+|his\s+|her\s+|its\s+|their\s+)?name\b",
+            re.I,
+        ),
+        AnswerKind.NAME,
+    ),
     (re.compile(r"^\s*why\b|\bwhat\s+(?:reason|caused)\b", re.I), AnswerKind.REASON),
     (re.compile(r"\b(?:by|to|from|with|for|of)\s+whom\b|\bwho\s*\?\s*$", re.I), AnswerKind.WHO),
     (re.compile(r"\bwhich\s+\w+", re.I), AnswerKind.NAME),
@@ -373,11 +380,23 @@ _QUESTION_PHRASE = re.compile(
     rf"|\b(?:get|gets|getting|got|gotten)\b(?=\s+(?:(?!{_NUMBER_WORD}\b)\w{{2,}}ed|{_PARTICIPLE})\b)",
     re.I,
 )
-# Words that only say what is asked, so the article need not use them, though they
-# count as the question's own words when telling a follow-up from a new topic:
-# "What age is she?" asks for a number; in "How long did the meeting last?" the
-# verb only says that a duration is asked ("lasted", "took", "went on for").
-_AGE_ASK = re.compile(r"\b(?:at\s+)?what\s+age\b", re.I)
+# Words that only frame the question, so the articles need not use them, though they
+# count as the question's own words when telling a follow-up from a new topic: what
+# the kind of answer asked for is called ("What age is she?" is answered by a number,
+# "which day of the week" by "Saturday", "the names of the groups" by the names),
+# "according to", modal verbs and "anything else". NLTK's stop words leave them in,
+# and a question word the articles never use counts against every sentence.
+_FRAME = re.compile(
+    r"\b(?:at\s+)?what\s+age\b"
+    r"|\b(?:on\s+|in\s+)?(?:what|which)\s+(?:day(?:\s+of\s+the\s+week)?|date|month|year)\b"
+    r"|\bhow\s+many\s+(?:years|yrs)\s+old\b"
+    r"|\bnames?\s+of\b|\bwhat(?:'s|’s|s|\s+is|\s+are|\s+was|\s+were)\s+(?:the\s+)?names?\b"
+    r"|\baccording\s+to\b"
+    r"|\b(?:would|could|might|must|shall|anything|something|else|apart\s+from)\b",
+    re.I,
+)
+# In "How long did the meeting last?" the verb only says that a duration is asked
+# ("lasted", "took", "went on for").
 _DURATION_ASK = re.compile(
     r"\bhow\s+(?:long|many\s+(?:seconds|minutes|hours|days|weeks|months|years))\b", re.I
 )
@@ -396,7 +415,7 @@ def topic_terms(text: str) -> list[str]:
 def reading_terms(text: str) -> list[str]:
     """The terms a question's answer is read for: its topic without the words that
     only say what is asked ("what age", the verb of "how long did it last")."""
-    text = _AGE_ASK.sub(" ", text)
+    text = _FRAME.sub(" ", text)
     if _DURATION_ASK.search(text):
         text = _DURATION_VERB.sub(" ", text)
     return topic_terms(text)
