@@ -63,6 +63,7 @@ from bot.answering.reader import (  # noqa: E402
     CONFIDENCE_SIGNS,
     MEANING_CANDIDATES,
     SENTENCE_FEATURES,
+    SENTENCE_SIGNS,
     SHORTLIST_FEATURES,
     LinearModel,
     ReaderWeights,
@@ -75,7 +76,9 @@ from index.sentences import Sentence  # noqa: E402
 from index.terms import TermStats  # noqa: E402
 
 FOLDS = 5
-SENTENCE_L2 = 1.0
+# Penalties of the three fits, chosen with scripts/cross_validate_reader.py.
+SHORTLIST_L2 = 1.0
+SENTENCE_L2 = 3.0
 CONFIDENCE_L2 = 10.0
 PLATT_L2 = 0.1
 # Weight of a withheld reading (a question read without the sentences that answer it)
@@ -236,7 +239,7 @@ def fit_shortlist(examples: list[ShortlistExample]) -> LinearModel:
     x = np.vstack([e.features for e in examples])
     y = np.concatenate([e.labels for e in examples])
     w = np.concatenate([np.full(len(e.labels), 1.0 / len(e.labels)) for e in examples])
-    return fit_logistic(x, y, SHORTLIST_FEATURES, w * len(examples) / w.sum(), SENTENCE_L2)
+    return fit_logistic(x, y, SHORTLIST_FEATURES, w * len(examples) / w.sum(), SHORTLIST_L2)
 
 
 def shortlist_recall(examples: list[ShortlistExample], shortlist: LinearModel) -> dict:
@@ -254,7 +257,9 @@ def fit_sentences(examples: list[Example]) -> LinearModel:
     y = np.concatenate([e.labels for e in examples])
     # Every dialogue weighs the same, however many candidates it has.
     w = np.concatenate([np.full(len(e.texts), 1.0 / len(e.texts)) for e in examples])
-    return fit_logistic(x, y, SENTENCE_FEATURES, w * len(examples) / w.sum(), SENTENCE_L2)
+    return fit_logistic(
+        x, y, SENTENCE_FEATURES, w * len(examples) / w.sum(), SENTENCE_L2, signs=SENTENCE_SIGNS
+    )
 
 
 def answer_outcome(example: Example, logits: np.ndarray) -> tuple[np.ndarray, bool]:

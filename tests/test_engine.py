@@ -192,11 +192,6 @@ KNOWN_MISSES = {
         "expelled'); the sentence with 'will not disown those already expelled' is a close "
         "second but does not fit beside it within the answer's length"
     ),
-    ("What did Loach say about Starmer?",): (
-        "the reader prefers the headline, where Loach 'claims he is the victim of a witch "
-        "hunt by Starmer and his clique', to the tweet saying Starmer 'will never lead a "
-        "party of the people' that this dialogue expects"
-    ),
     ("What is Ken Loach's job?",): (
         "'job' never occurs in the article, so word overlap favours the 'Ken Loach (pictured), "
         "85' sentences; the headline with 'Film director' ranks third and does not fit as a "

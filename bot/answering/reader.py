@@ -85,6 +85,27 @@ CONFIDENCE_FEATURES = (
     "kind_other",  # the question asks for no particular kind
     "yes_no",
 )
+# The direction in which each feature must move a sentence's score (the others are
+# free): more of the question in it, in words, in meaning or in the kind of answer
+# asked for, never counts against it.
+SENTENCE_SIGNS = {
+    "meaning": 1,
+    "meaning_gap": 1,
+    "exact": 1,
+    "soft": 1,
+    "soft_gap": 1,
+    "exact_gap": 1,
+    "own_soft": 1,
+    "worst_missing": -1,
+    "kind_hit": 1,
+    "kind_miss": -1,
+    "kind_near": 1,
+    "entities": 1,
+    "asked_share": 1,
+    "chunk_rank": 1,
+    "neighbour": 1,
+    "title": 1,
+}
 # The direction in which each piece of evidence must move the confidence. Fitted
 # freely, some weights take the other sign because a feature stands in for the data
 # set it came from (questions about one article use words it lacks and are often
