@@ -124,6 +124,15 @@ def test_what_about_asks_the_thread_question_again() -> None:
     # The kind of answer is the thread question's: an age.
     assert Question.parse(about.question).kind is AnswerKind.NUMBER
 
+    said = history(("What did Ann Hobbs say about the bridge?", MAYOR_ANSWER))
+    ferry = resolve("and about the ferry?", said)
+    assert ferry == resolve("what about the ferry then?", said) or ferry.search_text
+    assert ferry.search_text == "What did Ann Hobbs say about the ferry?"
+    flooded = history(("How many homes flooded in York in 2018?", "Some 300 homes. [1]"))
+    assert resolve("what about in 2019?", flooded).search_text == (
+        "How many homes flooded in York in 2019?"
+    )
+
     other = resolve("what about the other boat?", history((RESCUE, RESCUE_ANSWER)))
     assert other.search_text == f"{RESCUE} other boat"
     assert other.question == RESCUE

@@ -61,6 +61,10 @@ _ASKS = re.compile(
     re.IGNORECASE,
 )
 _DETERMINER = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
+# "and about the ferry?", "what about in 2019?": the phrase replaces one of the question's.
+_PREPOSITION_PHRASE = re.compile(
+    r"^(about|for|in|on|at|with|from|to|by|during|after|before|since)\s+\S", re.IGNORECASE
+)
 _MARKER = re.compile(r"\s*\[\d+\]")
 # How much of an answer identifies it in the message that showed it.
 _ANSWER_PREFIX = 200
@@ -215,9 +219,21 @@ def _asked_about_instead(question: str) -> str | None:
 def _asked_about(what: str, opening: str) -> Resolution:
     """The opening question asked again about X, for "what about X?".
 
-    A person takes a person's place, another name the last name; without a name
-    to swap ("what about the other boat?") X joins the opening question.
+    A phrase led by a preposition takes the place of the opening's last phrase led by
+    the same one ("What did she say about the bridge?", "and about the ferry?"); a
+    person takes a person's place, another name the last name; without a name to swap
+    ("what about the other boat?") X joins the opening question.
     """
+    led = _PREPOSITION_PHRASE.match(what)
+    if led:
+        word = led.group(1)
+        # Up to the end of the clause or the next phrase led by the same word.
+        phrase = rf"\b{word}\s+(?:(?!\b{word}\b)[^?.!,;])+"
+        phrases = list(re.finditer(phrase, opening, re.IGNORECASE))
+        if phrases:
+            last = phrases[-1]
+            asked = _tidy(f"{opening[: last.start()]}{what} {opening[last.end() :]}")
+            return Resolution(asked, asked, asked)
     if what[:1].isupper() and not _ASKS.search(what):
         swapped = (person_names(opening) if person_names(what) else []) or names(opening)[-1:]
         if swapped:
