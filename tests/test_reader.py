@@ -212,6 +212,11 @@ def test_words_that_only_say_what_is_asked_still_make_a_question_stand_alone() -
         # Words as often adjectives or things are not roles.
         (AnswerKind.WHO, "The official figures show a rise.", "Who reported a rise?", 0.0),
         (AnswerKind.WHO, "The source of the fire was found.", "Who found it?", 0.0),
+        # A date's day or year is no count or age.
+        (AnswerKind.NUMBER, "The board met on July 20 in London.", "How old is the chair?", 0.0),
+        (AnswerKind.NUMBER, "In 2019 the club moved.", "How many members left?", 0.0),
+        (AnswerKind.NUMBER, "Some 2,019 members left in May.", "How many members left?", 1.0),
+        (AnswerKind.NUMBER, "The chair, 64, met them on 3 May.", "How old is the chair?", 1.0),
     ],
 )
 def test_kind_match_of_new_kinds(

@@ -67,6 +67,9 @@ _PATTERNS = {
 }
 
 
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
 class AnswerKind(Enum):
     WHEN = "when"
     NUMBER = "number"
@@ -298,12 +301,17 @@ def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.
         full = [(m, 1.0) for m in _PATTERNS["full_date"].finditer(sentence)]
         return full + [(m, 0.6) for m in _PATTERNS["rough_date"].finditer(sentence)]
     if kind is AnswerKind.NUMBER:
-        # A number the question already holds ("in 2024") answers nothing.
+        # A number the question already holds ("in 2024") answers nothing, nor does the
+        # day or year of a date ("on July 20", "in 2019"): "how old" or "how many" is
+        # not answered by a date.
         asked_numbers = {n.lower() for n in _PATTERNS["number"].findall(question)}
+        dates = [m.span() for m in _PATTERNS["full_date"].finditer(sentence)]
         return [
             (m, 1.0)
             for m in _PATTERNS["number"].finditer(sentence)
             if m.group().lower() not in asked_numbers
+            and not _YEAR.fullmatch(m.group())
+            and not any(a <= m.start() and m.end() <= b for a, b in dates)
         ]
     if kind is AnswerKind.DURATION:
         spans = [(m, 1.0) for m in _PATTERNS["duration"].finditer(sentence)]
