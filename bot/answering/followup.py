@@ -62,8 +62,14 @@ _ASKS = re.compile(
 )
 _DETERMINER = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 # "and about the ferry?", "what about in 2019?": the phrase replaces one of the question's.
-_PREPOSITION_PHRASE = re.compile(
-    r"^(about|for|in|on|at|with|from|to|by|during|after|before|since)\s+\S", re.IGNORECASE
+_PREPOSITIONS = r"about|for|in|on|at|with|from|by|during|after|before|since"
+_PREPOSITION_PHRASE = re.compile(rf"^({_PREPOSITIONS})\s+(\S.*)$", re.IGNORECASE)
+# A phrase of a question led by one of them, up to the next preposition, a clause or the end.
+_PHRASE_END = (
+    rf"{_PREPOSITIONS}|to|into|within|until|till|than|and|or|that|who|which|when|where|while"
+)
+_PHRASE = re.compile(
+    rf"\b({_PREPOSITIONS})\s+((?:(?!\b(?:{_PHRASE_END})\b)[^?.!,;])+)", re.IGNORECASE
 )
 _MARKER = re.compile(r"\s*\[\d+\]")
 # How much of an answer identifies it in the message that showed it.
@@ -224,16 +230,9 @@ def _asked_about(what: str, opening: str) -> Resolution:
     person takes a person's place, another name the last name; without a name to swap
     ("what about the other boat?") X joins the opening question.
     """
-    led = _PREPOSITION_PHRASE.match(what)
-    if led:
-        word = led.group(1)
-        # Up to the end of the clause or the next phrase led by the same word.
-        phrase = rf"\b{word}\s+(?:(?!\b{word}\b)[^?.!,;])+"
-        phrases = list(re.finditer(phrase, opening, re.IGNORECASE))
-        if phrases:
-            last = phrases[-1]
-            asked = _tidy(f"{opening[: last.start()]}{what} {opening[last.end() :]}")
-            return Resolution(asked, asked, asked)
+    swapped_phrase = _swap_phrase(what, opening)
+    if swapped_phrase is not None:
+        return Resolution(swapped_phrase, swapped_phrase, swapped_phrase)
     if what[:1].isupper() and not _ASKS.search(what):
         swapped = (person_names(opening) if person_names(what) else []) or names(opening)[-1:]
         if swapped:
@@ -244,6 +243,40 @@ def _asked_about(what: str, opening: str) -> Resolution:
         _joined(_ATTRIBUTE.sub(" ", opening), what),
         _joined(opening, f"What about {what}?"),
     )
+
+
+def _swap_phrase(what: str, opening: str) -> str | None:
+    """The opening question with X in place of its last phrase led by the same word and
+    holding the same kind of thing (a year for a year, a name for a name), or None.
+
+    "What did she say about the bridge?" + "and about the ferry?" -> "What did she say
+    about the ferry?"; "... in York in 2018?" + "what about in 2019?" -> "... in York in
+    2019?". An X that asks something itself ("and in what year?") is no phrase to swap.
+    """
+    led = _PREPOSITION_PHRASE.match(what)
+    if not led or _ASKS.search(what):
+        return None
+    shape = _shape(led.group(2))
+    same_word = [
+        phrase
+        for phrase in _PHRASE.finditer(opening)
+        if phrase.group(1).lower() == led.group(1).lower()
+    ]
+    # A phrase holding the same kind of thing; else any but a number for a word or
+    # a word for a number ("about Starmer" for "about the purge", not "in 2019" for "in York").
+    candidates = [p for p in same_word if _shape(p.group(2)) == shape] or [
+        p for p in same_word if (_shape(p.group(2)) == "number") == (shape == "number")
+    ]
+    if not candidates:
+        return None
+    last = candidates[-1]
+    return _tidy(f"{opening[: last.start()]}{what} {opening[last.end() :]}")
+
+
+def _shape(words: str) -> str:
+    """What kind of thing a phrase holds: a number, a name, or something else."""
+    head = _DETERMINER.sub("", words.strip())
+    return "number" if head[:1].isdigit() else "name" if head[:1].isupper() else "other"
 
 
 def _mentions(question: str, name: str) -> bool:
