@@ -138,10 +138,19 @@ def render(rows: dict[str, list[dict[str, float]]], seeds: int) -> str:
     return "\n".join(lines)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_arguments(parser)
-    parser.add_argument("--seeds", type=int, default=5, help="deals into folds to average over")
+    parser.add_argument(
+        "--seeds", type=_positive, default=5, help="deals into folds to average over"
+    )
     parser.add_argument("--cost-wrong", type=float, default=2.0)
     args = parser.parse_args()
     data = collect_all(args)

@@ -14,10 +14,12 @@ sentence's features computed (`bot.answering.reader`). Then:
    sentence states, each dialogue weighing the same. The reader embeds only the
    candidates it ranks highest; the file records how often they hold the best one;
 2. the sentence model: the same regression on the full features of the shortlisted
-   candidates (collected again through the fitted shortlist);
-3. the confidence model: logistic regression on question-level features, label = the
-   composed answer holds the facts (out-of-scope: never right). Its sentence scores
-   come from 5-fold cross-fitting so it learns from scores it has not been fitted on;
+   candidates (collected again through the fitted shortlist), each weight held to the
+   direction its evidence points (SENTENCE_SIGNS in bot/answering/reader.py);
+3. the confidence model: logistic regression on question-level features and what the
+   composed answer offers (CONFIDENCE_SIGNS as above), label = the composed answer
+   holds the facts (out-of-scope: never right). Its sentence scores come from 5-fold
+   cross-fitting so it learns from scores it has not been fitted on;
 4. calibration and the cut: on the dev dialogues, Platt scaling maps the confidence to
    how often answers are right; the bot answers when that probability is at least
    w / (1 + w) (2/3 for the default w = 2), where a wrong answer (or an answer to an
@@ -76,8 +78,8 @@ from index.sentences import Sentence  # noqa: E402
 from index.terms import TermStats  # noqa: E402
 
 FOLDS = 5
-# Penalties of the three fits, chosen with scripts/cross_validate_reader.py.
 SHORTLIST_L2 = 1.0
+# Chosen with scripts/cross_validate_reader.py (1, 3, 10, 30, 100 tried).
 SENTENCE_L2 = 3.0
 CONFIDENCE_L2 = 10.0
 PLATT_L2 = 0.1
@@ -347,6 +349,11 @@ def fit(
     # answering costs (1 - p) * cost_wrong, abstaining p * 1: answer when p > w / (1 + w).
     dev_logits, dev_right = zip(*(fitted.confidence_logit(e) for e in dev), strict=True)
     slope, offset = platt_scaling(list(dev_logits), list(dev_right))
+    if slope <= 0:
+        raise SystemExit(
+            f"the confidence does not rise with correctness on the {len(dev)} dev dialogues "
+            f"(Platt slope {slope:.3f}): too few or too one-sided to choose a cut on"
+        )
     confidence = LinearModel(
         fitted.confidence.names,
         fitted.confidence.mean,
@@ -432,7 +439,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", action="append", required=True, metavar="QA=STORE")
     parser.add_argument("--dev", action="append", required=True, metavar="QA=STORE")
     parser.add_argument(
-        "--cache", type=Path, default=None, help="keep the collected features here and reuse them"
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep the collected features here and reuse them (delete it when a feature's "
+        "code changes: only a change of feature names is noticed)",
     )
 
 
@@ -444,14 +455,20 @@ class Collected:
     recall: dict
     train: list[Example]
     dev: list[Example]
+    features: tuple = ()  # the feature names they were collected with
+
+
+FEATURES = (SHORTLIST_FEATURES, SENTENCE_FEATURES, CONFIDENCE_FEATURES)
 
 
 def collect_all(args: argparse.Namespace) -> Collected:
     """Fit the shortlist on the train dialogues and collect the examples it keeps (or load
     them from `args.cache`)."""
     if args.cache is not None and args.cache.exists():
-        collected: Collected = pickle.loads(args.cache.read_bytes())
-        return collected
+        cached = pickle.loads(args.cache.read_bytes())
+        if isinstance(cached, Collected) and cached.features == FEATURES:
+            return cached
+        print(f"{args.cache} holds other features: collecting again", file=sys.stderr)
     shared: dict = {}
     first_train = [
         e for qa, store in pairs(args.train) for e in collect_shortlist(qa, store, shared)
@@ -468,7 +485,7 @@ def collect_all(args: argparse.Namespace) -> Collected:
         for e in collect(qa, store, shared, shortlist, withhold=True)
     ]
     dev = [e for qa, store in pairs(args.dev) for e in collect(qa, store, shared, shortlist)]
-    collected = Collected(shortlist, recall, train, dev)
+    collected = Collected(shortlist, recall, train, dev, FEATURES)
     if args.cache is not None:
         args.cache.write_bytes(pickle.dumps(collected))
     return collected

@@ -23,7 +23,9 @@ from bot.answering.questions import (
 )
 from bot.answering.reader import (
     CONFIDENCE_FEATURES,
+    CONFIDENCE_SIGNS,
     SENTENCE_FEATURES,
+    SENTENCE_SIGNS,
     SHORTLIST_FEATURES,
     SOFT_CANDIDATES,
     Candidate,
@@ -42,6 +44,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def load_script(name: str):
+    # The scripts import each other by name, as they do when run from scripts/.
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO / "scripts"))
     spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -215,6 +220,8 @@ def test_words_that_only_say_what_is_asked_still_make_a_question_stand_alone() -
         # A date's day or year is no count or age.
         (AnswerKind.NUMBER, "The board met on July 20 in London.", "How old is the chair?", 0.0),
         (AnswerKind.NUMBER, "In 2019 the club moved.", "How many members left?", 0.0),
+        (AnswerKind.NUMBER, "About 2000 homes flooded.", "How many homes flooded?", 1.0),
+        (AnswerKind.NUMBER, "It sold for $1950 in March.", "How much did it sell for?", 1.0),
         (AnswerKind.NUMBER, "Some 2,019 members left in May.", "How many members left?", 1.0),
         (AnswerKind.NUMBER, "The chair, 64, met them on 3 May.", "How old is the chair?", 1.0),
     ],
@@ -499,6 +506,14 @@ def test_cut_minimises_the_stated_cost() -> None:
     # Answering down to 0.5 costs 2 (one wrong); down to 0.8 costs 1 (0.5 abstained).
     assert 0.5 < cut <= 0.8
     assert table["cost"] == 1.0
+
+
+def test_shipped_weights_point_the_way_their_evidence_does() -> None:
+    weights = ReaderWeights.load()
+    models = ((weights.sentence, SENTENCE_SIGNS), (weights.confidence, CONFIDENCE_SIGNS))
+    for model, signs in models:
+        for name, coef in zip(model.names, model.coef, strict=True):
+            assert signs.get(name, 0) * coef >= 0, name
 
 
 def test_shipped_weights_match_the_features() -> None:

@@ -68,6 +68,11 @@ _PATTERNS = {
 
 
 _YEAR = re.compile(r"(?:19|20)\d\d")
+# What comes before a year: "in 2019", "since 1998", "May 2020", "20 May, 2021".
+_BEFORE_YEAR = re.compile(
+    rf"(?:\b(?:in|since|by|until|till|from|before|after|during|of|year)|{_MONTH}|\d,?)\s+$",
+    re.IGNORECASE,
+)
 
 
 class AnswerKind(Enum):
@@ -310,7 +315,7 @@ def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.
             (m, 1.0)
             for m in _PATTERNS["number"].finditer(sentence)
             if m.group().lower() not in asked_numbers
-            and not _YEAR.fullmatch(m.group())
+            and not (_YEAR.fullmatch(m.group()) and _BEFORE_YEAR.search(sentence[: m.start()]))
             and not any(a <= m.start() and m.end() <= b for a, b in dates)
         ]
     if kind is AnswerKind.DURATION:
@@ -398,7 +403,8 @@ _FRAME = re.compile(
     r"\b(?:at\s+)?what\s+age\b"
     r"|\b(?:on\s+|in\s+)?(?:what|which)\s+(?:day(?:\s+of\s+the\s+week)?|date|month|year)\b"
     r"|\bhow\s+many\s+(?:years|yrs)\s+old\b"
-    r"|\bnames?\s+of\b|\bwhat(?:'s|’s|s|\s+is|\s+are|\s+was|\s+were)\s+(?:the\s+)?names?\b"
+    r"|\bnames?\s+of\b"
+    r"|\bwhat(?:'s|’s|s|\s+is|\s+are|\s+was|\s+were)\s+(?:the\s+|his\s+|her\s+|its\s+|their\s+)?names?\b"
     r"|\baccording\s+to\b"
     r"|\b(?:would|could|might|must|shall|anything|something|else|apart\s+from)\b",
     re.I,

@@ -6,7 +6,8 @@ Three small logistic models, fitted by `scripts/train_reader.py` and shipped as
   (`SHORTLIST_FEATURES`), so that only the best `MEANING_CANDIDATES` are embedded;
 - the sentence model scores each shortlisted sentence from the features in
   `SENTENCE_FEATURES` (meaning, exact and soft word coverage, the kind of answer
-  asked, the question's entities, retrieval rank, neighbours, position...);
+  asked, the question's entities, retrieval rank, neighbours, position...), its
+  weights held to the direction their evidence points (`SENTENCE_SIGNS`);
 - the confidence model turns the best sentence's score, what the composed
   answer offers, and question-level evidence (is the asked attribute in any
   candidate at all?) into the probability that the answer is right, each weight
@@ -597,9 +598,13 @@ def fit_logistic(
     `y` may be soft (0..1). The bias is not penalised. `signs` gives features the
     direction their weight must have (+1 or -1): a feature that would take the other
     sign (a stand-in for something else in the data it was fitted on) gets weight 0
-    instead, the most wrongly signed first, until every weight agrees.
+    instead, the most wrongly signed first, until every weight agrees. A weight held
+    at 0 stays there (a greedy search, not the best fit under the constraints).
     """
     names = tuple(names)
+    unknown = set(signs or {}) - set(names)
+    if unknown:
+        raise ValueError(f"signs for features the model does not have: {sorted(unknown)}")
     wanted = np.array([(signs or {}).get(name, 0) for name in names], dtype=np.float64)
     free = np.ones(len(names), dtype=bool)
     while True:
