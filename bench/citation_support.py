@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.answering.citation_check import MIN_MEANING_SUPPORT, MIN_WORD_SUPPORT, support_scores
-from bot.answering.extractive import ExtractiveAnswerer
+from bot.answering.vectors import SentenceVectors
 from index.articles import load_corpus
 from index.cleaning import clean_text
 from index.embeddings import LocalMiniLMEmbedding
@@ -44,7 +44,7 @@ def article_texts(extra: int) -> list[str]:
     return texts
 
 
-def pairs(texts: list[str], answerer: ExtractiveAnswerer) -> tuple[np.ndarray, np.ndarray]:
+def pairs(texts: list[str], vectors: SentenceVectors) -> tuple[np.ndarray, np.ndarray]:
     """(words, meaning) for true supports and for the hardest false ones."""
     true, false = [], []
     for text in texts:
@@ -61,9 +61,9 @@ def pairs(texts: list[str], answerer: ExtractiveAnswerer) -> tuple[np.ndarray, n
                 ]
                 parts = (words[: len(words) - cut], words[cut:])
                 for claim in (" ".join(part + foreign) for part in parts):
-                    w, m = support_scores(claim, [sentence], answerer)
+                    w, m = support_scores(claim, [sentence], vectors)
                     true.append((w[0], m[0]))
-                    w, m = support_scores(claim, others, answerer)
+                    w, m = support_scores(claim, others, vectors)
                     hardest = int(np.argmax(w + m))
                     false.append((w[hardest], m[hardest]))
     return np.array(true), np.array(false)
@@ -73,8 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--realtimeqa", type=int, default=15, help="extra real articles")
     args = parser.parse_args()
-    answerer = ExtractiveAnswerer(LocalMiniLMEmbedding())
-    true, false = pairs(article_texts(args.realtimeqa), answerer)
+    vectors = SentenceVectors(LocalMiniLMEmbedding())
+    true, false = pairs(article_texts(args.realtimeqa), vectors)
     print(f"{len(true)} true supports, {len(false)} hardest false ones\n")
     print("words  meaning  true passed  false passed")
     in_use = (MIN_WORD_SUPPORT, MIN_MEANING_SUPPORT)

@@ -287,7 +287,7 @@ def run_week(
     dialogues = load_dialogues(folder / "questions.jsonl")
     with tempfile.TemporaryDirectory(prefix="storybot-rtqa-") as workdir:
         engine = build_engine(Path(workdir), articles, model)
-        k = engine.settings.top_k
+        k = engine.top_k
         retriever, base_chunks = build_baseline(articles, model, k)
         ours_chunks = engine.index.store.catalog(engine.index.generation()).chunks()
         ours = run_storybot(engine, dialogues, k, tag=f"rtqa-{week}")

@@ -131,7 +131,8 @@ def store_ranks(
     story_index: StoryIndex, questions: list[Dialogue], hybrid: bool
 ) -> tuple[list[int | None], float]:
     """Ranks through the real store, and the mean length of the chunks it returned."""
-    ranks, lengths = [], []
+    ranks: list[int | None] = []
+    lengths: list[int] = []
     for dialogue in questions:
         hits = story_index.search(dialogue.turns[0], DEPTH, hybrid)
         texts = [h.node.get_content() for h in hits]
