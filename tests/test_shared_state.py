@@ -10,7 +10,7 @@ import redis
 from conftest import closed_port, run_in_threads
 from constants import FIRST_QUESTION, FOLLOW_UP
 
-from bot.answering.memory import Turn
+from bot.answering.memory import Retention, Turn
 from bot.answering.shared_memory import ChatStoreMemory, open_memory
 from bot.errors import ServerUnavailable
 from bot.settings import BotSettings
@@ -24,7 +24,8 @@ def url(redis_server) -> str:
 @pytest.fixture
 def make(url: str, namespace: str):
     def build(max_turns: int = 6, ttl_seconds: float = 3600) -> ChatStoreMemory:
-        return ChatStoreMemory.on_redis(url, f"storybot:{namespace}:", max_turns, ttl_seconds)
+        retention = Retention(max_turns, ttl_seconds)
+        return ChatStoreMemory.on_redis(url, f"storybot:{namespace}:", retention)
 
     return build
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.sqlite import open_database, reporting_errors
 
@@ -34,6 +35,37 @@ class Turn:
     asked_at: float
 
 
+Remembered = TypeVar("Remembered")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What a memory keeps of a conversation: its last `max_turns` turns, none asked
+    more than `ttl_seconds` ago. Every memory keeps by this one rule."""
+
+    max_turns: int = 6
+    ttl_seconds: float = 86_400
+
+    def __post_init__(self) -> None:
+        # A memory that kept nothing would drop the turn it was just given.
+        if self.max_turns < 1 or not self.ttl_seconds > 0:
+            raise ValueError(f"a memory keeps at least one turn for some time, not {self}")
+
+    def cutoff(self, now: float) -> float:
+        """The earliest time a kept turn can have been asked at."""
+        return now - self.ttl_seconds
+
+    def kept(
+        self, turns: Sequence[Remembered], now: float, asked_at: Callable[[Remembered], float]
+    ) -> list[Remembered]:
+        """The turns (oldest first) that are kept at `now`."""
+        fresh = [t for t in turns if asked_at(t) >= self.cutoff(now)]
+        return fresh[-self.max_turns :]
+
+
+DEFAULT_RETENTION = Retention()
+
+
 class Memory(Protocol):
     """What the engine needs of a conversation memory (SQLite here, Redis in shared_memory)."""
 
@@ -47,25 +79,26 @@ class Memory(Protocol):
 
 
 class ConversationMemory:
-    """The last `max_turns` turns of each conversation, for `ttl_seconds`; survives restarts."""
+    """What `retention` keeps of each conversation, in SQLite; survives restarts."""
 
-    def __init__(self, path: Path, max_turns: int = 6, ttl_seconds: float = 86_400):
-        self.max_turns = max_turns
-        self.ttl_seconds = ttl_seconds
+    def __init__(self, path: Path, retention: Retention = DEFAULT_RETENTION):
+        self.retention = retention
         self._lock = threading.Lock()
         self._path = path
         self._db = open_database(path, MIGRATIONS)
 
     def turns(self, conversation: str) -> list[Turn]:
         """The conversation's recent turns, oldest first."""
-        cutoff = time.time() - self.ttl_seconds
+        now = time.time()
+        # The newest turns that could be kept, read; which of them are is Retention's rule.
         with self._lock, reporting_errors(self._path):
             rows = self._db.execute(
                 "SELECT question, standalone, answer, asked_at FROM turns "
                 "WHERE conversation = ? AND asked_at >= ? ORDER BY id DESC LIMIT ?",
-                (conversation, cutoff, self.max_turns),
+                (conversation, self.retention.cutoff(now), self.retention.max_turns),
             ).fetchall()
-        return [Turn(*row) for row in reversed(rows)]
+        turns = [Turn(*row) for row in reversed(rows)]
+        return self.retention.kept(turns, now, lambda t: t.asked_at)
 
     def add(self, conversation: str, question: str, standalone: str, answer: str) -> None:
         """Record a turn, then forget what is past the cap or the time limit."""
@@ -81,9 +114,9 @@ class ConversationMemory:
             self._db.execute(
                 "DELETE FROM turns WHERE conversation = ? AND id NOT IN "
                 "(SELECT id FROM turns WHERE conversation = ? ORDER BY id DESC LIMIT ?)",
-                (conversation, conversation, self.max_turns),
+                (conversation, conversation, self.retention.max_turns),
             )
-            self._db.execute("DELETE FROM turns WHERE asked_at < ?", (now - self.ttl_seconds,))
+            self._db.execute("DELETE FROM turns WHERE asked_at < ?", (self.retention.cutoff(now),))
 
     def reset(self, conversation: str) -> None:
         """Forget a conversation."""

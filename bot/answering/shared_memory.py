@@ -1,6 +1,6 @@
 """Conversation memory in a LlamaIndex chat store on Redis, shared by bots on any machine.
 
-Turns, cap and expiry are those of the SQLite memory (`memory.py`): each turn is
+It keeps what the SQLite memory keeps (`memory.Retention`): each turn is
 a user message (the question, with the standalone question and the time in its
 `additional_kwargs`) followed by the assistant's answer. The Redis key expires
 after the time limit without a turn, so abandoned conversations clean themselves
@@ -18,7 +18,13 @@ from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.core.storage.chat_store import BaseChatStore
 from llama_index.storage.chat_store.redis import RedisChatStore
 
-from bot.answering.memory import ConversationMemory, Memory, Turn
+from bot.answering.memory import (
+    DEFAULT_RETENTION,
+    ConversationMemory,
+    Memory,
+    Retention,
+    Turn,
+)
 from bot.settings import BotSettings
 from index.namespaces import Namespace
 from index.shared import REDIS_UNUSABLE, connect_redis, unavailable
@@ -27,40 +33,35 @@ from index.shared import REDIS_UNUSABLE, connect_redis, unavailable
 def open_memory(settings: BotSettings) -> Memory:
     """Redis when STORYBOT_REDIS_URL is set, so any bot process can continue a conversation;
     else the SQLite file STORYBOT_MEMORY beside this bot."""
-    ttl_seconds = settings.memory_ttl_hours * 3600
+    retention = Retention(settings.memory_turns, settings.memory_ttl_hours * 3600)
     if settings.redis_url:
         return ChatStoreMemory.on_redis(
-            settings.redis_url,
-            Namespace(settings.namespace).redis_prefix,
-            settings.memory_turns,
-            ttl_seconds,
+            settings.redis_url, Namespace(settings.namespace).redis_prefix, retention
         )
-    return ConversationMemory(settings.memory_path, settings.memory_turns, ttl_seconds)
+    return ConversationMemory(settings.memory_path, retention)
 
 
 class ChatStoreMemory:
-    """The last `max_turns` turns of each conversation, for `ttl_seconds`, in a chat store."""
+    """What `retention` keeps of each conversation, in a chat store."""
 
     def __init__(
         self,
         chat_store: BaseChatStore,
         *,
         prefix: str,
-        max_turns: int = 6,
-        ttl_seconds: float = 86_400,
+        retention: Retention = DEFAULT_RETENTION,
         url: str = "",
         client: redis.Redis,
     ):
         self.chat_store = chat_store
         self.client = client  # the store's own connection, for an atomic trim
         self.prefix = prefix
-        self.max_turns = max_turns
-        self.ttl_seconds = ttl_seconds
+        self.retention = retention
         self.url = url  # named in the message when the server is down
 
     @classmethod
     def on_redis(
-        cls, url: str, prefix: str, max_turns: int = 6, ttl_seconds: float = 86_400
+        cls, url: str, prefix: str, retention: Retention = DEFAULT_RETENTION
     ) -> ChatStoreMemory:
         """A memory in the Redis at `url`, its keys under `prefix`."""
         client = connect_redis(url)
@@ -68,16 +69,9 @@ class ChatStoreMemory:
         store = RedisChatStore(
             redis_client=client,
             aredis_client=redis.asyncio.Redis.from_url(url),
-            ttl=max(1, math.ceil(ttl_seconds)),
+            ttl=max(1, math.ceil(retention.ttl_seconds)),
         )
-        return cls(
-            store,
-            prefix=prefix,
-            max_turns=max_turns,
-            ttl_seconds=ttl_seconds,
-            url=url,
-            client=client,
-        )
+        return cls(store, prefix=prefix, retention=retention, url=url, client=client)
 
     def _key(self, conversation: str) -> str:
         return f"{self.prefix}memory:{conversation}"
@@ -90,9 +84,8 @@ class ChatStoreMemory:
 
     def turns(self, conversation: str) -> list[Turn]:
         """The conversation's recent turns, oldest first."""
-        cutoff = time.time() - self.ttl_seconds
-        fresh = [t for _, t in _pair(self._messages(conversation)) if t.asked_at >= cutoff]
-        return fresh[-self.max_turns :]
+        turns = [t for _, t in _pair(self._messages(conversation))]
+        return self.retention.kept(turns, time.time(), lambda t: t.asked_at)
 
     def add(self, conversation: str, question: str, standalone: str, answer: str) -> None:
         """Record a turn, then forget what is past the cap or the time limit."""
@@ -109,9 +102,9 @@ class ChatStoreMemory:
                 key, ChatMessage(role=MessageRole.ASSISTANT, content=answer)
             )
             messages = self.chat_store.get_messages(key)
-            fresh = [(at, t) for at, t in _pair(messages) if t.asked_at >= now - self.ttl_seconds]
+            kept = self.retention.kept(_pair(messages), now, lambda pair: pair[1].asked_at)
             # The turn just added is fresh, so at least one is kept.
-            first = fresh[-self.max_turns :][0][0]
+            first = kept[0][0]
             if first > 0:
                 # Everything before the oldest kept question goes (older turns, a question
                 # left without its answer) in one atomic step, counted from the end so
