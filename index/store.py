@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import chromadb
+import httpx
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
@@ -137,14 +138,40 @@ def connect(settings: IndexSettings) -> ClientAPI:
     """A Chroma client: a server when CHROMA_HOST is set, else files under the store folder."""
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
+        # chromadb 1.5's HttpClient waits for every reply without a time limit, the ones
+        # it makes while it is built included: a server that hung, or a machine gone
+        # without closing its connections, would hang the bot's answer with it.
+        _answers_in_time(settings)
         try:
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
             )
         except ValueError as error:  # chromadb's word for "no server there"
             raise chroma_unavailable(settings, error) from None
+        _limit_replies(client, settings.chroma_timeout)
+        return client
     settings.store_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+
+
+def _answers_in_time(settings: IndexSettings) -> None:
+    """Raise ServerUnavailable unless the Chroma server's heartbeat replies in time."""
+    url = f"http://{settings.chroma_host}:{settings.chroma_port}/api/v2/heartbeat"
+    try:
+        httpx.get(url, timeout=settings.chroma_timeout)
+    except httpx.TransportError as error:
+        raise chroma_unavailable(settings, error) from None
+
+
+def _limit_replies(client: ClientAPI, seconds: float) -> None:
+    """Give the client's HTTP session a time limit on each reply (a read timeout, which
+    the readers and the indexer name as the server not answering)."""
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if not isinstance(session, httpx.Client):
+        # A chromadb that builds its client otherwise: tests/test_server_store.py fails.
+        log.warning("cannot set a reply timeout on this chromadb's HTTP client")
+        return
+    session.timeout = httpx.Timeout(seconds)
 
 
 def lock_path(settings: IndexSettings) -> Path:

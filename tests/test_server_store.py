@@ -7,7 +7,9 @@ reaches a reader through the local disk.
 
 from __future__ import annotations
 
+import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -224,6 +226,53 @@ def test_servers_that_do_not_answer_are_named(server_settings) -> None:
     no_redis = server_settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
     with pytest.raises(ServerUnavailable, match="STORYBOT_REDIS_URL"):
         index(no_redis)
+
+
+def test_a_chroma_that_never_answers_is_named_in_time(server_settings, silent_port: int) -> None:
+    hung = server_settings(chroma_port=silent_port, chroma_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(ServerUnavailable, match=r"CHROMA_HOST.*timed out"):
+        index(hung)
+    with pytest.raises(ServerUnavailable, match="CHROMA_HOST"):
+        StoryIndex(hung)
+    assert time.monotonic() - started < 10
+
+
+def test_a_chroma_that_hangs_while_serving_is_named_and_answers_again_when_it_wakes(
+    redis_server, corpus: Path, tmp_path: Path, namespace: str
+) -> None:
+    from servers import chroma_server
+
+    chroma = chroma_server(tmp_path / "chroma-data").start()
+    try:
+        settings = make_settings(
+            corpus,
+            tmp_path / "store",
+            chroma_host="127.0.0.1",
+            chroma_port=chroma.port,
+            redis_url=f"redis://127.0.0.1:{redis_server.port}/0",
+            namespace=namespace,
+            chroma_timeout=1.0,
+        )
+        index(settings)
+        story = StoryIndex(settings)
+        assert story.search("allotment", top_k=2)
+        # Stopped, not killed: its connections stay open and nothing replies, as on a
+        # machine that hangs.
+        assert chroma.process is not None
+        # In a thread, so that a search that would wait forever fails the test, not hangs it.
+        pool = ThreadPoolExecutor(1)
+        chroma.process.send_signal(signal.SIGSTOP)
+        try:
+            asked = pool.submit(story.search, "allotment", top_k=2)
+            with pytest.raises(ServerUnavailable, match="CHROMA_HOST"):
+                asked.result(timeout=15)
+        finally:
+            chroma.process.send_signal(signal.SIGCONT)
+            pool.shutdown()
+        assert story.search("allotment", top_k=2)
+    finally:
+        chroma.stop()
 
 
 def test_a_redis_that_never_answers_stops_the_indexer_by_name(
