@@ -43,7 +43,9 @@ class IndexSettings(BaseSettings):
     chroma_host: str | None = Field(None, validation_alias="CHROMA_HOST")
     chroma_port: int = Field(8000, validation_alias=AliasChoices("CHROMA_PORT"))
     # How long to wait for the Chroma server's reply before naming it as not answering.
-    chroma_timeout: float = Field(30.0, gt=0, validation_alias="CHROMA_TIMEOUT")
+    chroma_timeout: float = Field(
+        30.0, gt=0, le=3600, allow_inf_nan=False, validation_alias="CHROMA_TIMEOUT"
+    )
 
     # One story's collections (and Redis keys) on a store shared by several stories.
     namespace: str = Field(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import chromadb
 import httpx
 from chromadb.api import ClientAPI
+from chromadb.api.base_http_client import BaseHTTPClient
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import ChromaError, NotFoundError
@@ -141,8 +142,8 @@ def connect(settings: IndexSettings) -> ClientAPI:
         # chromadb 1.5's HttpClient waits for every reply without a time limit, the ones
         # it makes while it is built included: a server that hung, or a machine gone
         # without closing its connections, would hang the bot's answer with it.
-        _answers_in_time(settings)
         try:
+            _answers_in_time(settings, chroma_settings)
             client = chromadb.HttpClient(
                 host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
             )
@@ -154,18 +155,28 @@ def connect(settings: IndexSettings) -> ClientAPI:
     return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
 
 
-def _answers_in_time(settings: IndexSettings) -> None:
-    """Raise ServerUnavailable unless the Chroma server's heartbeat replies in time."""
-    url = f"http://{settings.chroma_host}:{settings.chroma_port}/api/v2/heartbeat"
+def _answers_in_time(settings: IndexSettings, chroma_settings: ChromaSettings) -> None:
+    """Raise ServerUnavailable unless the Chroma server's heartbeat replies in time; at
+    the address chromadb's HttpClient would use (a host, or a URL such as https://...)."""
+    api = BaseHTTPClient.resolve_url(
+        chroma_server_host=str(settings.chroma_host),
+        chroma_server_http_port=settings.chroma_port,
+        default_api_path=chroma_settings.chroma_server_api_default_path,
+    )
+    verify = chroma_settings.chroma_server_ssl_verify
     try:
-        httpx.get(url, timeout=settings.chroma_timeout)
-    except httpx.TransportError as error:
+        httpx.get(
+            f"{api}/heartbeat",
+            timeout=settings.chroma_timeout,
+            verify=True if verify is None else verify,
+        )
+    except (httpx.TransportError, httpx.InvalidURL) as error:
         raise chroma_unavailable(settings, error) from None
 
 
 def _limit_replies(client: ClientAPI, seconds: float) -> None:
-    """Give the client's HTTP session a time limit on each reply (a read timeout, which
-    the readers and the indexer name as the server not answering)."""
+    """Give the client's HTTP session a time limit on connecting, sending and each read,
+    which the readers and the indexer name as the server not answering."""
     session = getattr(getattr(client, "_server", None), "_session", None)
     if not isinstance(session, httpx.Client):
         # A chromadb that builds its client otherwise: tests/test_server_store.py fails.
@@ -181,10 +192,15 @@ def lock_path(settings: IndexSettings) -> Path:
 
 
 def chroma_unavailable(settings: IndexSettings, error: BaseException) -> ServerUnavailable:
+    if isinstance(error, httpx.TimeoutException):
+        # A hung server, or one only slower than the limit.
+        what = f"no reply within CHROMA_TIMEOUT={settings.chroma_timeout:g} s"
+        advice = "restart it, or raise CHROMA_TIMEOUT if it is only slow"
+    else:
+        what, advice = str(error), "start it (`chroma run`), or correct the settings"
     return ServerUnavailable(
         f"the Chroma server at {settings.chroma_host}:{settings.chroma_port} "
-        f"(CHROMA_HOST, CHROMA_PORT) does not answer ({error}); start it (`chroma run`), "
-        "or correct the settings"
+        f"(CHROMA_HOST, CHROMA_PORT) does not answer ({what}); {advice}"
     )
 
 

@@ -231,7 +231,7 @@ def test_servers_that_do_not_answer_are_named(server_settings) -> None:
 def test_a_chroma_that_never_answers_is_named_in_time(server_settings, silent_port: int) -> None:
     hung = server_settings(chroma_port=silent_port, chroma_timeout=0.5)
     started = time.monotonic()
-    with pytest.raises(ServerUnavailable, match=r"CHROMA_HOST.*timed out"):
+    with pytest.raises(ServerUnavailable, match=r"CHROMA_HOST.*within CHROMA_TIMEOUT=0.5 s"):
         index(hung)
     with pytest.raises(ServerUnavailable, match="CHROMA_HOST"):
         StoryIndex(hung)
@@ -273,6 +273,12 @@ def test_a_chroma_that_hangs_while_serving_is_named_and_answers_again_when_it_wa
         assert story.search("allotment", top_k=2)
     finally:
         chroma.stop()
+
+
+def test_a_chroma_host_given_as_a_url_is_reached(server_settings, chroma) -> None:
+    as_url = server_settings(chroma_host=f"http://127.0.0.1:{chroma.port}")
+    index(as_url)
+    assert StoryIndex(as_url).search("allotment", top_k=1)
 
 
 def test_a_redis_that_never_answers_stops_the_indexer_by_name(

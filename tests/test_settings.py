@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from bot.settings import BotSettings, LogSettings
@@ -65,3 +66,12 @@ def test_a_redis_password_in_the_url_is_never_shown(monkeypatch: pytest.MonkeyPa
     assert "redis-pass" not in redact(f"cannot reach {settings.redis_url}")
     # As the client decodes it, too.
     assert "redis-pass" not in redact("AUTH hunter2@redis-pass")
+
+
+@pytest.mark.parametrize("wrong", ["inf", "nan", "0", "-1", "100000", "soon"])
+def test_a_chroma_timeout_must_be_a_number_of_seconds(
+    wrong: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHROMA_TIMEOUT", wrong)
+    with pytest.raises(ValidationError, match="CHROMA_TIMEOUT"):
+        IndexSettings(_env_file=None)
