@@ -22,6 +22,7 @@ from index.articles import load_corpus
 from index.indexer import run_index
 from index.namespaces import Namespace, survey
 from index.retrieval import StoryIndex
+from index.settings import IndexSettings
 from index.shared import LeaseLock, RedisBm25Shelf
 from index.store import connect, open_store
 from index.streaming import ARTICLES_PER_BATCH
@@ -238,41 +239,52 @@ def test_a_chroma_that_never_answers_is_named_in_time(server_settings, silent_po
     assert time.monotonic() - started < 10
 
 
-def test_a_chroma_that_hangs_while_serving_is_named_and_answers_again_when_it_wakes(
-    redis_server, corpus: Path, tmp_path: Path, namespace: str
-) -> None:
+@pytest.fixture
+def own_chroma(redis_server, corpus: Path, tmp_path: Path, namespace: str):
+    """A `chroma run` of this test's own, to stop or freeze, and settings for it."""
     from servers import chroma_server
 
     chroma = chroma_server(tmp_path / "chroma-data").start()
-    try:
-        settings = make_settings(
+
+    def settings(**overrides) -> IndexSettings:
+        return make_settings(
             corpus,
             tmp_path / "store",
             chroma_host="127.0.0.1",
             chroma_port=chroma.port,
             redis_url=f"redis://127.0.0.1:{redis_server.port}/0",
             namespace=namespace,
-            chroma_timeout=1.0,
+            **overrides,
         )
-        index(settings)
-        story = StoryIndex(settings)
-        assert story.search("allotment", top_k=2)
-        # Stopped, not killed: its connections stay open and nothing replies, as on a
-        # machine that hangs.
-        assert chroma.process is not None
-        # In a thread, so that a search that would wait forever fails the test, not hangs it.
-        pool = ThreadPoolExecutor(1)
-        chroma.process.send_signal(signal.SIGSTOP)
-        try:
-            asked = pool.submit(story.search, "allotment", top_k=2)
-            with pytest.raises(ServerUnavailable, match="CHROMA_HOST"):
-                asked.result(timeout=15)
-        finally:
-            chroma.process.send_signal(signal.SIGCONT)
-            pool.shutdown()
-        assert story.search("allotment", top_k=2)
+
+    try:
+        yield chroma, settings
     finally:
         chroma.stop()
+
+
+def test_a_chroma_that_hangs_while_serving_is_named_and_answers_again_when_it_wakes(
+    own_chroma,
+) -> None:
+    chroma, settings_for = own_chroma
+    settings = settings_for(chroma_timeout=1.0)
+    index(settings)
+    story = StoryIndex(settings)
+    assert story.search("allotment", top_k=2)
+    # Stopped, not killed: its connections stay open and nothing replies, as on a
+    # machine that hangs.
+    assert chroma.process is not None
+    # In a thread, so that a search that would wait forever fails the test, not hangs it.
+    pool = ThreadPoolExecutor(1)
+    chroma.process.send_signal(signal.SIGSTOP)
+    try:
+        asked = pool.submit(story.search, "allotment", top_k=2)
+        with pytest.raises(ServerUnavailable, match="CHROMA_HOST"):
+            asked.result(timeout=15)
+    finally:
+        chroma.process.send_signal(signal.SIGCONT)
+        pool.shutdown()
+    assert story.search("allotment", top_k=2)
 
 
 def test_a_chroma_host_given_as_a_url_is_reached(server_settings, chroma) -> None:
@@ -296,50 +308,38 @@ def layer_collections(settings) -> set[str]:
 
 
 def test_a_chroma_server_lost_while_indexing_is_named_and_the_live_index_stays(
-    redis_server, corpus: Path, tmp_path: Path, namespace: str
+    own_chroma, corpus: Path, redis_server, namespace: str
 ) -> None:
-    from servers import chroma_server
-
-    chroma = chroma_server(tmp_path / "chroma-data").start()
-    try:
-        settings = make_settings(
-            corpus,
-            tmp_path / "store",
-            chroma_host="127.0.0.1",
-            chroma_port=chroma.port,
-            redis_url=f"redis://127.0.0.1:{redis_server.port}/0",
-            namespace=namespace,
+    chroma, settings_for = own_chroma
+    settings = settings_for()
+    first = index(settings)
+    before = layer_collections(settings)
+    # More articles than one batch: the new layer exists when the second batch starts.
+    for n in range(ARTICLES_PER_BATCH + 6):
+        (corpus / f"late-{n}.md").write_text(
+            f"---\ntitle: Late news {n}\n---\nFerry number {n} sails again on Monday.\n"
         )
-        first = index(settings)
-        before = layer_collections(settings)
-        # More articles than one batch: the new layer exists when the second batch starts.
-        for n in range(ARTICLES_PER_BATCH + 6):
-            (corpus / f"late-{n}.md").write_text(
-                f"---\ntitle: Late news {n}\n---\nFerry number {n} sails again on Monday.\n"
-            )
 
-        def server_stops(done: int, total: int) -> None:
-            if done > ARTICLES_PER_BATCH:  # a chunk each: the first batch is in the new layer
-                chroma.stop()
+    def server_stops(done: int, total: int) -> None:
+        if done > ARTICLES_PER_BATCH:  # a chunk each: the first batch is in the new layer
+            chroma.stop()
 
-        with pytest.raises(ServerUnavailable, match="CHROMA_HOST"):
-            index(settings, progress=server_stops)
-        chroma.start()
-        assert StoryIndex(settings).generation().name == first.generation
-        (orphan,) = layer_collections(settings) - before  # the server was gone for its drop
-        report = index(settings)  # the next run adds the articles after all
-        assert len(report.plan.added) == ARTICLES_PER_BATCH + 6
-        # ... and collects the layer the failed run could not drop, in Chroma and in Redis.
-        live = open_store(settings).live()
-        assert live is not None
-        after = layer_collections(settings)
-        assert orphan not in after
-        assert after - before == {live.name}
-        assert RedisBm25Shelf(
-            redis.Redis(port=redis_server.port), "", Namespace(namespace)
-        ).names() <= before | {live.name}
-    finally:
-        chroma.stop()
+    with pytest.raises(ServerUnavailable, match="CHROMA_HOST"):
+        index(settings, progress=server_stops)
+    chroma.start()
+    assert StoryIndex(settings).generation().name == first.generation
+    (orphan,) = layer_collections(settings) - before  # the server was gone for its drop
+    report = index(settings)  # the next run adds the articles after all
+    assert len(report.plan.added) == ARTICLES_PER_BATCH + 6
+    # ... and collects the layer the failed run could not drop, in Chroma and in Redis.
+    live = open_store(settings).live()
+    assert live is not None
+    after = layer_collections(settings)
+    assert orphan not in after
+    assert after - before == {live.name}
+    assert RedisBm25Shelf(
+        redis.Redis(port=redis_server.port), "", Namespace(namespace)
+    ).names() <= before | {live.name}
 
 
 def test_bm25_files_round_trip_through_redis(redis_server, tmp_path: Path) -> None:
