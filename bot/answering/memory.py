@@ -41,7 +41,8 @@ Remembered = TypeVar("Remembered")
 @dataclass(frozen=True)
 class Retention:
     """What a memory keeps of a conversation: its last `max_turns` turns, none asked
-    more than `ttl_seconds` ago. Every memory keeps by this one rule."""
+    more than `ttl_seconds` ago. The Redis memory applies `kept`; the SQLite one says
+    the same in SQL, with the same cutoff and cap."""
 
     max_turns: int = 6
     ttl_seconds: float = 86_400
@@ -89,16 +90,14 @@ class ConversationMemory:
 
     def turns(self, conversation: str) -> list[Turn]:
         """The conversation's recent turns, oldest first."""
-        now = time.time()
-        # The newest turns that could be kept, read; which of them are is Retention's rule.
+        # Retention's rule, said in SQL: the newest turns since the cutoff, at most the cap.
         with self._lock, reporting_errors(self._path):
             rows = self._db.execute(
                 "SELECT question, standalone, answer, asked_at FROM turns "
                 "WHERE conversation = ? AND asked_at >= ? ORDER BY id DESC LIMIT ?",
-                (conversation, self.retention.cutoff(now), self.retention.max_turns),
+                (conversation, self.retention.cutoff(time.time()), self.retention.max_turns),
             ).fetchall()
-        turns = [Turn(*row) for row in reversed(rows)]
-        return self.retention.kept(turns, now, lambda t: t.asked_at)
+        return [Turn(*row) for row in reversed(rows)]
 
     def add(self, conversation: str, question: str, standalone: str, answer: str) -> None:
         """Record a turn, then forget what is past the cap or the time limit."""
