@@ -28,17 +28,21 @@ questions.jsonl, together):
 from __future__ import annotations
 
 import argparse
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from train_reader import Example, add_data_arguments, collect_all, fit_models, platt_scaling
+from train_reader import (
+    FOLDS,
+    Example,
+    add_data_arguments,
+    collect_all,
+    out_of_fold,
+    platt_scaling,
+)
 
 from bot.answering.reader import sigmoid
-
-FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -51,40 +55,27 @@ class Judged:
     right: bool
 
 
-def fold_of(example: Example, seed: int) -> int:
-    """The fold of a dialogue in deal `seed`; rewordings of one question share it."""
-    d = example.dialogue
-    return zlib.crc32(f"{seed}|{'|'.join(d.facts or d.turns)}".encode()) % FOLDS
-
-
 def cross_validate(examples: list[Example], seed: int) -> list[Judged]:
     """Every dialogue of `examples` (withheld readings aside) judged out of fold.
 
     The models of each fold are fitted on the other folds, and so is the calibration
     of its confidences: Platt scaling on the other folds' out-of-fold confidences.
     """
-    folds = [fold_of(e, seed) for e in examples]
-    logits: dict[int, list[tuple[Example, float, bool]]] = {}
-    for fold in range(FOLDS):
-        fitted = fit_models([e for e, f in zip(examples, folds, strict=True) if f != fold])
-        logits[fold] = [
-            (e, *fitted.confidence_logit(e))
-            for e, f in zip(examples, folds, strict=True)
-            if f == fold and not e.withheld
-        ]
+    scored = out_of_fold(examples, seed)
     judged = []
-    for fold, asked in logits.items():
-        others = [(z, right) for f, rows in logits.items() if f != fold for _, z, right in rows]
-        slope, offset = platt_scaling([z for z, _ in others], [right for _, right in others])
-        for example, z, right in asked:
-            judged.append(
-                Judged(
-                    Path(example.source).name,
-                    example.dialogue.in_scope,
-                    float(sigmoid(slope * z + offset)),
-                    bool(right),
-                )
+    for fold in range(FOLDS):
+        others = [s for s in scored if s.fold != fold]
+        slope, offset = platt_scaling([s.logit for s in others], [s.right for s in others])
+        judged += [
+            Judged(
+                Path(s.example.source).name,
+                s.example.dialogue.in_scope,
+                float(sigmoid(slope * s.logit + offset)),
+                bool(s.right),
             )
+            for s in scored
+            if s.fold == fold
+        ]
     return judged
 
 

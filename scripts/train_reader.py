@@ -20,12 +20,18 @@ sentence's features computed (`bot.answering.reader`). Then:
    composed answer offers (CONFIDENCE_SIGNS as above), label = the composed answer
    holds the facts (out-of-scope: never right). Its sentence scores come from 5-fold
    cross-fitting so it learns from scores it has not been fitted on;
-4. calibration and the cut: on the dev dialogues, Platt scaling maps the confidence to
-   how often answers are right; the bot answers when that probability is at least
-   w / (1 + w) (2/3 for the default w = 2), where a wrong answer (or an answer to an
-   out-of-scope question) costs w = --cost-wrong and a needless abstention (abstaining
-   where the answer would have been right) 1. The weights file records what that cut
-   costs on dev, and the cut of least cost on dev for comparison.
+4. the dev dialogues join the train ones for the sentence and confidence models. The
+   shortlist comes from the train ones alone, and so do the withheld readings (each
+   question read again without the sentences that state its answer: a question the
+   articles do not answer) the confidence model also learns from (--withheld-weight);
+5. calibration and the cut: every dialogue is scored by models fitted without its fold
+   (5 folds, rewordings of one question in the same fold), and Platt scaling maps those
+   out-of-fold confidences to how often answers are right; the bot answers when that
+   probability is at least w / (1 + w) (2/3 for the default w = 2), where a wrong answer
+   (or an answer to an out-of-scope question) costs w = --cost-wrong and a needless
+   abstention (abstaining where the answer would have been right) 1. The weights file
+   records what that cut costs out of fold, and the cut of least cost for comparison.
+   This is the regime scripts/cross_validate_reader.py measures.
 Same data, same bytes out: candidates are sorted, folds fixed, the fit is Newton's method.
 To tell two versions of the reader apart on every train and dev dialogue rather than
 on the dev split alone, run scripts/cross_validate_reader.py with the same arguments.
@@ -327,6 +333,41 @@ def fit_models(train: list[Example], withheld_weight: float = WITHHELD_WEIGHT) -
     return Fitted(sentence, confidence, int(sum(labels)))
 
 
+def fold_of(example: Example, seed: int) -> int:
+    """The fold of a dialogue in deal `seed`; rewordings of one question share it."""
+    d = example.dialogue
+    return zlib.crc32(f"{seed}|{'|'.join(d.facts or d.turns)}".encode()) % FOLDS
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """One dialogue's confidence logit from models fitted without its fold."""
+
+    example: Example
+    fold: int
+    logit: float
+    right: bool
+
+
+def out_of_fold(
+    examples: list[Example], seed: int, withheld_weight: float = WITHHELD_WEIGHT
+) -> list[OutOfFold]:
+    """Every dialogue of `examples` (withheld readings aside), scored by models fitted
+    on the other folds of deal `seed`."""
+    folds = [fold_of(e, seed) for e in examples]
+    scored = []
+    for fold in range(FOLDS):
+        fitted = fit_models(
+            [e for e, f in zip(examples, folds, strict=True) if f != fold], withheld_weight
+        )
+        scored += [
+            OutOfFold(e, fold, *fitted.confidence_logit(e))
+            for e, f in zip(examples, folds, strict=True)
+            if f == fold and not e.withheld
+        ]
+    return scored
+
+
 def platt_scaling(logits: list[float], right: list[bool]) -> tuple[float, float]:
     """The slope and offset that map confidence logits to how often answers are right."""
     platt = fit_logistic(np.array(logits)[:, None], np.array(right, float), ("z",), l2=PLATT_L2)
@@ -342,17 +383,21 @@ def fit(
     sources: dict,
     withheld_weight: float = WITHHELD_WEIGHT,
 ) -> ReaderWeights:
-    fitted = fit_models(train, withheld_weight)
-    # Platt scaling on dev: one slope and offset map the confidence model's logit to
-    # the rate at which dev answers are right. With calibrated probabilities the cut
-    # of least expected cost is where answering and abstaining cost the same:
-    # answering costs (1 - p) * cost_wrong, abstaining p * 1: answer when p > w / (1 + w).
-    dev_logits, dev_right = zip(*(fitted.confidence_logit(e) for e in dev), strict=True)
-    slope, offset = platt_scaling(list(dev_logits), list(dev_right))
+    """The reader fitted on the train and dev dialogues together, calibrated out of fold."""
+    examples = train + dev
+    fitted = fit_models(examples, withheld_weight)
+    # Platt scaling on out-of-fold confidences: one slope and offset map the logit of
+    # a model that has not seen a dialogue to the rate at which such answers are
+    # right. With calibrated probabilities the cut of least expected cost is where
+    # answering and abstaining cost the same: answering costs (1 - p) * cost_wrong,
+    # abstaining p * 1: answer when p > w / (1 + w).
+    scored_out = out_of_fold(examples, seed=0, withheld_weight=withheld_weight)
+    slope, offset = platt_scaling([s.logit for s in scored_out], [s.right for s in scored_out])
     if slope <= 0:
         raise SystemExit(
-            f"the confidence does not rise with correctness on the {len(dev)} dev dialogues "
-            f"(Platt slope {slope:.3f}): too few or too one-sided to choose a cut on"
+            f"the confidence does not rise with correctness on the {len(scored_out)} "
+            f"dialogues scored out of fold (Platt slope {slope:.3f}): too few or too "
+            "one-sided to choose a cut on"
         )
     confidence = LinearModel(
         fitted.confidence.names,
@@ -362,24 +407,20 @@ def fit(
         fitted.confidence.bias * slope + offset,
     )
     cut = cost_wrong / (1.0 + cost_wrong)
-    scored = [
-        (float(sigmoid(slope * z + offset)), bool(r))
-        for z, r in zip(dev_logits, dev_right, strict=True)
-    ]
-    table = cost_at(scored, cut, cost_wrong)
+    scored = [(float(sigmoid(slope * s.logit + offset)), s.right) for s in scored_out]
     info = {
-        "trained_on": sources["train"],
-        "cut_chosen_on": sources["dev"],
-        "train_dialogues": sum(not e.withheld for e in train),
-        "train_withheld_readings": sum(e.withheld for e in train),
+        "trained_on": sources["train"] + sources["dev"],
+        "shortlist_trained_on": sources["train"],
+        "dialogues": sum(not e.withheld for e in examples),
+        "withheld_readings": sum(e.withheld for e in examples),
         "withheld_weight": withheld_weight,
-        "train_right_when_cross_fitted": fitted.right_when_cross_fitted,
-        "dev_dialogues": len(dev),
+        "right_when_cross_fitted": fitted.right_when_cross_fitted,
         "cost": f"wrong answer {cost_wrong:g}, needless abstention 1",
-        "cut": "w / (1 + w), w = cost of a wrong answer, on probabilities Platt-scaled on dev",
-        "platt_on_dev": {"slope": round(slope, 6), "offset": round(offset, 6)},
-        "dev_at_cut": table,
-        "dev_least_cost_cut": choose_cut(scored, cost_wrong)[1],
+        "cut": "w / (1 + w), w = cost of a wrong answer, on probabilities Platt-scaled "
+        f"on every dialogue's confidence from models fitted without its fold ({FOLDS} folds)",
+        "platt_out_of_fold": {"slope": round(slope, 6), "offset": round(offset, 6)},
+        "out_of_fold_at_cut": cost_at(scored, cut, cost_wrong),
+        "out_of_fold_least_cost_cut": choose_cut(scored, cost_wrong)[1],
         "command": "python scripts/train_reader.py (see its docstring)",
     }
     return ReaderWeights(shortlist, fitted.sentence, confidence, cut, info)
@@ -513,7 +554,7 @@ def main() -> None:
     )
     weights.info["shortlist"] = {"keeps": MEANING_CANDIDATES, **data.recall}
     weights.dump(args.out)
-    print(json.dumps(weights.info["dev_at_cut"]))
+    print(json.dumps(weights.info["out_of_fold_at_cut"]))
     print(f"wrote {args.out}")
 
 

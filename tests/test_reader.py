@@ -470,6 +470,26 @@ def test_training_writes_byte_identical_weights(tmp_path: Path) -> None:
     assert recall["answerable"] == 40 and recall["best_candidate_kept"] >= 36
 
 
+def test_training_fits_on_dev_too_and_calibrates_out_of_fold() -> None:
+    train_reader = load_script("train_reader")
+    rng = np.random.default_rng(4)
+    train = [synthetic_example(train_reader, rng, i, i % 4 != 0) for i in range(40)]
+    dev = [synthetic_example(train_reader, rng, 100 + i, i % 3 != 0) for i in range(20)]
+    firsts = [synthetic_first_stage(train_reader, rng, i) for i in range(40)]
+    shortlist = train_reader.fit_shortlist(firsts)
+    sources = {"train": ["t.jsonl"], "dev": ["d.jsonl"]}
+    weights = train_reader.fit(shortlist, train, dev, 2.0, sources)
+    alone = train_reader.fit_models(train)
+    assert not np.allclose(weights.sentence.coef, alone.sentence.coef)
+    # Every dialogue, train and dev, is scored once by models fitted without its fold.
+    scored = train_reader.out_of_fold(train + dev, seed=0)
+    assert sorted(id(s.example) for s in scored) == sorted(id(e) for e in train + dev)
+    assert all(train_reader.fold_of(s.example, 0) == s.fold for s in scored)
+    assert weights.info["out_of_fold_at_cut"]["dialogues"] == 60
+    assert weights.info["trained_on"] == ["t.jsonl", "d.jsonl"]
+    assert weights.info["platt_out_of_fold"]["slope"] > 0
+
+
 def test_cross_validation_judges_every_dialogue_once_by_a_reader_without_it() -> None:
     train_reader = load_script("train_reader")
     cross_validate_reader = load_script("cross_validate_reader")
