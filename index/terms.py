@@ -29,7 +29,7 @@ TERM_STATS_FILE = "term_stats.json.gz"
 # The reading of texts into terms that stored counts were made with. Change it
 # whenever `content_terms` changes what it returns: counts stored by the old
 # reading are then ignored, and the bot counts those layers' chunks itself.
-TERMS_VERSION = 1
+TERMS_VERSION = 2
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,20 @@ def _stopwords() -> frozenset[str]:
 
 
 def content_terms(text: str) -> list[str]:
-    """Stemmed, lower-cased words that carry meaning (stop words removed)."""
+    """Stemmed, lower-cased words that carry meaning (stop words removed).
+
+    A hyphenated word is read as its parts, as BM25's tokenizer reads it: "a
+    nine-hour meeting" answers "how many hours". A typographic apostrophe is read
+    as a straight one, so "Labour’s" is "Labour's" (the stemmer drops the "'s").
+    """
     stopwords = _stopwords()
-    words = [w.strip("'’-").lower() for w in WORD.findall(text)]
+    words = [w.replace("’", "'").strip("'").lower() for w in _parts(WORD.findall(text))]
     words = [_IRREGULAR.get(w, w) for w in words if w and w not in stopwords]
     return _stemmer().stemWords(words)
+
+
+def _parts(words: Iterable[str]) -> list[str]:
+    return [part for word in words for part in word.split("-") if part]
 
 
 class TermStats:

@@ -130,7 +130,7 @@ def test_a_chat_typed_question_is_read_as_written() -> None:
         ("how long did the repairs take", ("repair",)),
         ("How many hours did the vigil go on for?", ("hour", "vigil")),
         ("Did the strike last a week?", ("strike", "last", "week")),
-        ("How long did the last-ditch talks last?", ("last-ditch", "talk")),
+        ("How long did the last-ditch talks last?", ("last", "ditch", "talk")),
         # The age is the number asked for, not a word the article must use.
         ("What age is the mayor?", ("mayor",)),
         ("At what age did she retire?", ("retir",)),

@@ -161,3 +161,13 @@ def test_the_next_index_run_saves_the_term_stats_a_layer_lacks(
         stats = engine.term_stats()
     assert "counting its chunks" not in caplog.text
     assert (stats.n, dict(stats.df)) == counted(layer)
+
+
+def test_terms_read_hyphenated_words_as_parts_and_typographic_apostrophes_as_straight() -> None:
+    from index.terms import content_terms
+
+    # "how many hours" finds "a nine-hour meeting"; "Labour’s" is Labour's.
+    assert content_terms("a nine-hour meeting") == content_terms("nine hour meeting")
+    assert content_terms("Labour’s rules") == content_terms("Labour's rules")
+    assert content_terms("Labour’s rules") == content_terms("Labour rules")
+    assert content_terms("‘witch-hunt’") == ["witch", "hunt"]

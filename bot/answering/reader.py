@@ -199,8 +199,8 @@ def surface_terms(text: str) -> tuple[tuple[str, str], ...]:
     """(stem, lower-case word) for each content word, first spelling of each stem kept."""
     stopwords = globals_helper.stopwords
     seen: dict[str, str] = {}
-    for word in _WORD.findall(text):
-        lower = word.strip("'’-").lower()
+    for word in (part for w in _WORD.findall(text) for part in w.split("-")):
+        lower = word.strip("'’").lower()
         if len(lower) < 2 or lower in stopwords:
             continue
         stems = content_terms(lower)
