@@ -84,6 +84,10 @@ def load_script(name: str):
         ("What did the mayor mean by that?", AnswerKind.OTHER),
         ("What is the name of the skipper?", AnswerKind.NAME),
         ("whats his name", AnswerKind.NAME),
+        ("Could you say who won the race?", AnswerKind.WHO),
+        ("can you list the towns that flooded", AnswerKind.LIST),
+        ("could you name the rescued climbers", AnswerKind.LIST),
+        ("Can you believe the result?", AnswerKind.YES_NO),
     ],
 )
 def test_answer_kind_reads_wrapped_and_new_forms(question: str, kind: AnswerKind) -> None:
@@ -144,6 +148,12 @@ def test_a_chat_typed_question_is_read_as_written() -> None:
         ("According to the police, who started the fire?", ("polic", "start", "fire")),
         ("How many homes could lose power?", ("home", "lose", "power")),
         ("apart from the fire, did anything else happen", ("fire",)),
+        # A request verb: "Name the…", "Describe…", "Give me…".
+        ("Name the three towns that flooded.", ("three", "town", "flood")),
+        ("List the towns that flooded", ("town", "flood")),
+        ("Describe the protest", ("protest",)),
+        ("Give me the mayor's words", ("mayor", "word")),
+        ("can you list the towns that flooded", ("town", "flood")),
     ],
 )
 def test_words_that_only_say_what_is_asked_are_not_read_for(

@@ -96,6 +96,9 @@ class AnswerKind(Enum):
 _WRAPPER = re.compile(
     r"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi|no|nope|sorry|oops|actually|wait)[,.!\s]+)*"
     r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show|give|remind)\s+me"
+    r"|(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:say|explain)"
+    # "Can you list…", "could you name…": the request verb stays, it asks for a list.
+    r"|(?:can|could|would|will)\s+you\s+(?:please\s+)?(?=(?:list|name|enumerate|identify|describe)\b)"
     r"|(?:please\s+)?(?:tell|show|remind)\s+me|(?:do|does)\s+(?:you|anyone)\s+know"
     r"|(?:u|you)\s+know|i(?:'d|’d|\s+would)\s+like\s+to\s+know|i\s+(?:want|need)\s+to\s+know"
     r"|i(?:'m|’m|\s+am)\s+(?:curious|wondering)(?:\s+about)?|i\s+wonder"
@@ -282,9 +285,9 @@ def answer_kind(question: str) -> AnswerKind:
     ellipsis = _ELLIPSIS.match(question) or _ELLIPSIS.match(unwrap(question))
     if ellipsis:
         return _ELLIPSIS_KINDS[ellipsis.group(1).lower()]
+    question = unwrap(question)
     if _LIST_VERB.search(question):
         return AnswerKind.LIST
-    question = unwrap(question)
     if _PLURAL_ASK.search(question):
         return AnswerKind.LIST
     for pattern, kind in _KIND_RULES:
@@ -406,6 +409,8 @@ _FRAME = re.compile(
     r"|\bnames?\s+of\b"
     r"|\bwhat(?:'s|’s|s|\s+is|\s+are|\s+was|\s+were)\s+(?:the\s+|his\s+|her\s+|its\s+|their\s+)?names?\b"
     r"|\baccording\s+to\b"
+    # A request verb only says what is asked: "Name the four groups", "Describe the protest".
+    r"|^\s*(?:please\s+)?(?:list|name|enumerate|identify|describe|give(?:\s+me)?|state)\b"
     r"|\b(?:would|could|might|must|shall|anything|something|else|apart\s+from)\b",
     re.I,
 )
