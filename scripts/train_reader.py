@@ -20,10 +20,10 @@ sentence's features computed (`bot.answering.reader`). Then:
    composed answer offers (CONFIDENCE_SIGNS as above), label = the composed answer
    holds the facts (out-of-scope: never right). Its sentence scores come from 5-fold
    cross-fitting so it learns from scores it has not been fitted on;
-4. the dev dialogues join the train ones for the sentence and confidence models. The
-   shortlist comes from the train ones alone, and so do the withheld readings (each
-   question read again without the sentences that state its answer: a question the
-   articles do not answer) the confidence model also learns from (--withheld-weight);
+4. the dev dialogues join the train ones for the sentence and confidence models (the
+   shortlist comes from the train ones alone). The confidence model also learns from
+   each of their questions read again without the sentences that state its answer (a
+   withheld reading: a question the articles do not answer; --withheld-weight);
 5. calibration and the cut: every dialogue is scored by models fitted without its fold
    (5 folds, rewordings of one question in the same fold), and Platt scaling maps those
    out-of-fold confidences to how often answers are right; the bot answers when that
@@ -525,7 +525,11 @@ def collect_all(args: argparse.Namespace) -> Collected:
         for qa, store in pairs(args.train)
         for e in collect(qa, store, shared, shortlist, withhold=True)
     ]
-    dev = [e for qa, store in pairs(args.dev) for e in collect(qa, store, shared, shortlist)]
+    dev = [
+        e
+        for qa, store in pairs(args.dev)
+        for e in collect(qa, store, shared, shortlist, withhold=True)
+    ]
     collected = Collected(shortlist, recall, train, dev, FEATURES)
     if args.cache is not None:
         args.cache.write_bytes(pickle.dumps(collected))
