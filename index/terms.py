@@ -94,20 +94,31 @@ def _stopwords() -> frozenset[str]:
 
 
 def content_terms(text: str) -> list[str]:
-    """Stemmed, lower-cased words that carry meaning (stop words removed).
+    """Stemmed, lower-cased words that carry meaning (stop words removed); see `term_words`."""
+    return [stem for stem, _ in term_words(text)]
 
-    A hyphenated word is read as its parts, as BM25's tokenizer reads it: "a
-    nine-hour meeting" answers "how many hours". A typographic apostrophe is read
-    as a straight one, so "Labour’s" is "Labour's" (the stemmer drops the "'s").
+
+def term_words(text: str) -> list[tuple[str, str]]:
+    """Each word of `text` that carries meaning, as (stem, the word in lower case).
+
+    A hyphenated word is read as its parts of two letters or more, as BM25's
+    tokenizer reads it: "a nine-hour meeting" answers "how many hours". A part is
+    no verb form ("far-left" is not "left" as in "he left"). A typographic
+    apostrophe is read as a straight one, so "Labour’s" is "Labour's" (the stemmer
+    drops the "'s").
     """
     stopwords = _stopwords()
-    words = [w.replace("’", "'").strip("'").lower() for w in _parts(WORD.findall(text))]
-    words = [_IRREGULAR.get(w, w) for w in words if w and w not in stopwords]
-    return _stemmer().stemWords(words)
-
-
-def _parts(words: Iterable[str]) -> list[str]:
-    return [part for word in words for part in word.split("-") if part]
+    kept: list[tuple[str, str]] = []
+    for word in WORD.findall(text):
+        parts = word.split("-")
+        whole = len(parts) == 1
+        for part in parts:
+            lower = part.replace("’", "'").strip("'").lower()
+            if not lower or lower in stopwords or (not whole and len(lower) < 2):
+                continue
+            kept.append((_IRREGULAR.get(lower, lower) if whole else lower, lower))
+    stems = _stemmer().stemWords([base for base, _ in kept])
+    return [(stem, lower) for stem, (_, lower) in zip(stems, kept, strict=True)]
 
 
 class TermStats:

@@ -33,8 +33,8 @@ sentence's features computed (`bot.answering.reader`). Then:
    records what that cut costs out of fold, and the cut of least cost for comparison.
    This is the regime scripts/cross_validate_reader.py measures.
 Same data, same bytes out: candidates are sorted, folds fixed, the fit is Newton's method.
-To tell two versions of the reader apart on every train and dev dialogue rather than
-on the dev split alone, run scripts/cross_validate_reader.py with the same arguments.
+To tell two versions of the reader apart, each train and dev dialogue judged by models
+fitted without it, run scripts/cross_validate_reader.py with the same arguments.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ from bot.answering.reader import (  # noqa: E402
 )
 from bot.evaluation import Dialogue, fact_in, facts_found, load_dialogues  # noqa: E402
 from index.sentences import Sentence  # noqa: E402
-from index.terms import TermStats  # noqa: E402
+from index.terms import TERMS_VERSION, TermStats  # noqa: E402
 
 FOLDS = 5
 SHORTLIST_L2 = 1.0
@@ -300,6 +300,13 @@ class Fitted:
         return float(self.confidence.logits(features[None, :])[0]), right
 
 
+def fold_of(example: Example, seed: int | None = None) -> int:
+    """The fold of a dialogue (in deal `seed`); rewordings of one question share it."""
+    d = example.dialogue
+    key = "|".join(d.facts or d.turns)
+    return zlib.crc32((key if seed is None else f"{seed}|{key}").encode()) % FOLDS
+
+
 def fit_models(train: list[Example], withheld_weight: float = WITHHELD_WEIGHT) -> Fitted:
     """The sentence model, and the confidence model on cross-fitted answers."""
     # The sentence model learns from the questions as asked; withheld readings have no
@@ -308,9 +315,7 @@ def fit_models(train: list[Example], withheld_weight: float = WITHHELD_WEIGHT) -
     # Cross-fitted sentence scores for the confidence model's training rows. Dialogues
     # asking for the same facts (rewordings of one question) share a fold, so no fold
     # is scored by a model that has seen its question in other words.
-    folds = [
-        zlib.crc32("|".join(e.dialogue.facts or e.dialogue.turns).encode()) % FOLDS for e in train
-    ]
+    folds = [fold_of(e) for e in train]
     rows, labels, weights = [], [], []
     for fold in range(FOLDS):
         fitted = fit_sentences(
@@ -331,12 +336,6 @@ def fit_models(train: list[Example], withheld_weight: float = WITHHELD_WEIGHT) -
         signs=CONFIDENCE_SIGNS,
     )
     return Fitted(sentence, confidence, int(sum(labels)))
-
-
-def fold_of(example: Example, seed: int) -> int:
-    """The fold of a dialogue in deal `seed`; rewordings of one question share it."""
-    d = example.dialogue
-    return zlib.crc32(f"{seed}|{'|'.join(d.facts or d.turns)}".encode()) % FOLDS
 
 
 @dataclass(frozen=True)
@@ -475,6 +474,17 @@ def source_name(qa: Path) -> str:
     return f"{qa.parent.name}/{qa.name}"
 
 
+def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    """--cost-wrong and --withheld-weight, as this script and the cross-validation take them."""
+    parser.add_argument("--cost-wrong", type=float, default=2.0)
+    parser.add_argument(
+        "--withheld-weight",
+        type=float,
+        default=WITHHELD_WEIGHT,
+        help="weight of questions read without their answer sentences (0: none)",
+    )
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """--train, --dev and --cache, as this script and scripts/cross_validate_reader.py take them."""
     parser.add_argument("--train", action="append", required=True, metavar="QA=STORE")
@@ -484,7 +494,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="keep the collected features here and reuse them (delete it when a feature's "
-        "code changes: only a change of feature names is noticed)",
+        "code changes: only a change of feature names, of TERMS_VERSION or of "
+        "COLLECTION_VERSION is noticed)",
     )
 
 
@@ -496,10 +507,19 @@ class Collected:
     recall: dict
     train: list[Example]
     dev: list[Example]
-    features: tuple = ()  # the feature names they were collected with
+    features: tuple = ()  # COLLECTED_WITH when they were collected
 
 
-FEATURES = (SHORTLIST_FEATURES, SENTENCE_FEATURES, CONFIDENCE_FEATURES)
+# How the examples were collected: a --cache made otherwise is collected again. Raise
+# COLLECTION_VERSION when what is collected changes without a feature's name changing.
+COLLECTION_VERSION = 2  # 2: dev dialogues get withheld readings too
+COLLECTED_WITH = (
+    SHORTLIST_FEATURES,
+    SENTENCE_FEATURES,
+    CONFIDENCE_FEATURES,
+    TERMS_VERSION,
+    COLLECTION_VERSION,
+)
 
 
 def collect_all(args: argparse.Namespace) -> Collected:
@@ -507,9 +527,9 @@ def collect_all(args: argparse.Namespace) -> Collected:
     them from `args.cache`)."""
     if args.cache is not None and args.cache.exists():
         cached = pickle.loads(args.cache.read_bytes())
-        if isinstance(cached, Collected) and cached.features == FEATURES:
+        if isinstance(cached, Collected) and cached.features == COLLECTED_WITH:
             return cached
-        print(f"{args.cache} holds other features: collecting again", file=sys.stderr)
+        print(f"{args.cache} was collected otherwise: collecting again", file=sys.stderr)
     shared: dict = {}
     first_train = [
         e for qa, store in pairs(args.train) for e in collect_shortlist(qa, store, shared)
@@ -530,7 +550,7 @@ def collect_all(args: argparse.Namespace) -> Collected:
         for qa, store in pairs(args.dev)
         for e in collect(qa, store, shared, shortlist, withhold=True)
     ]
-    collected = Collected(shortlist, recall, train, dev, FEATURES)
+    collected = Collected(shortlist, recall, train, dev, COLLECTED_WITH)
     if args.cache is not None:
         args.cache.write_bytes(pickle.dumps(collected))
     return collected
@@ -539,14 +559,8 @@ def collect_all(args: argparse.Namespace) -> Collected:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_arguments(parser)
+    add_fit_arguments(parser)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--cost-wrong", type=float, default=2.0)
-    parser.add_argument(
-        "--withheld-weight",
-        type=float,
-        default=WITHHELD_WEIGHT,
-        help="weight of questions read without their answer sentences (0: none)",
-    )
     args = parser.parse_args()
     data = collect_all(args)
     sources = {

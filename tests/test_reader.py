@@ -5,6 +5,7 @@ Made-up articles and questions only (not the story), the real local embedding mo
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
@@ -88,6 +89,7 @@ def load_script(name: str):
         ("can you list the towns that flooded", AnswerKind.LIST),
         ("could you name the rescued climbers", AnswerKind.LIST),
         ("Can you believe the result?", AnswerKind.YES_NO),
+        ("Would you say the vote was fair?", AnswerKind.YES_NO),
     ],
 )
 def test_answer_kind_reads_wrapped_and_new_forms(question: str, kind: AnswerKind) -> None:
@@ -154,6 +156,10 @@ def test_a_chat_typed_question_is_read_as_written() -> None:
         ("Describe the protest", ("protest",)),
         ("Give me the mayor's words", ("mayor", "word")),
         ("can you list the towns that flooded", ("town", "flood")),
+        # ...also after an earlier question; "state" and "give" only before what they ask.
+        ("Which towns flooded? list them", ("town", "flood")),
+        ("State media said how many died?", ("state", "media", "say", "die")),
+        ("Give up on what?", ("give",)),
     ],
 )
 def test_words_that_only_say_what_is_asked_are_not_read_for(
@@ -486,18 +492,35 @@ def test_training_fits_on_dev_too_and_calibrates_out_of_fold() -> None:
     train = [synthetic_example(train_reader, rng, i, i % 4 != 0) for i in range(40)]
     dev = [synthetic_example(train_reader, rng, 100 + i, i % 3 != 0) for i in range(20)]
     firsts = [synthetic_first_stage(train_reader, rng, i) for i in range(40)]
+    # A withheld reading of a dev question: fitted on, never judged.
+    withheld = dataclasses.replace(dev[1], labels=np.zeros(5), withheld=True)
+    dev.append(withheld)
     shortlist = train_reader.fit_shortlist(firsts)
     sources = {"train": ["t.jsonl"], "dev": ["d.jsonl"]}
     weights = train_reader.fit(shortlist, train, dev, 2.0, sources)
     alone = train_reader.fit_models(train)
     assert not np.allclose(weights.sentence.coef, alone.sentence.coef)
-    # Every dialogue, train and dev, is scored once by models fitted without its fold.
+    # Every dialogue, train and dev, is scored once, by models fitted without its fold.
     scored = train_reader.out_of_fold(train + dev, seed=0)
-    assert sorted(id(s.example) for s in scored) == sorted(id(e) for e in train + dev)
-    assert all(train_reader.fold_of(s.example, 0) == s.fold for s in scored)
+    assert sorted(id(s.example) for s in scored) == sorted(
+        id(e) for e in train + dev if e is not withheld
+    )
+    for fold in range(train_reader.FOLDS):
+        fitted = train_reader.fit_models(
+            [e for e in train + dev if train_reader.fold_of(e, 0) != fold]
+        )
+        for s in (s for s in scored if s.fold == fold):
+            assert s.logit == fitted.confidence_logit(s.example)[0]
+    # The shipped calibration is Platt scaling on exactly those confidences.
+    slope, offset = train_reader.platt_scaling([s.logit for s in scored], [s.right for s in scored])
+    assert weights.info["platt_out_of_fold"] == {
+        "slope": round(slope, 6),
+        "offset": round(offset, 6),
+    }
+    assert slope > 0
     assert weights.info["out_of_fold_at_cut"]["dialogues"] == 60
+    assert weights.info["withheld_readings"] == 1
     assert weights.info["trained_on"] == ["t.jsonl", "d.jsonl"]
-    assert weights.info["platt_out_of_fold"]["slope"] > 0
 
 
 def test_cross_validation_judges_every_dialogue_once_by_a_reader_without_it() -> None:

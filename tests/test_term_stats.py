@@ -171,3 +171,7 @@ def test_terms_read_hyphenated_words_as_parts_and_typographic_apostrophes_as_str
     assert content_terms("Labour’s rules") == content_terms("Labour's rules")
     assert content_terms("Labour’s rules") == content_terms("Labour rules")
     assert content_terms("‘witch-hunt’") == ["witch", "hunt"]
+    # A part is no verb form, and a single letter is no part.
+    assert content_terms("far-left groups") == ["far", "left", "group"]
+    assert content_terms("he left") == ["leav"]
+    assert content_terms("a U-turn") == ["turn"]

@@ -96,7 +96,9 @@ class AnswerKind(Enum):
 _WRAPPER = re.compile(
     r"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi|no|nope|sorry|oops|actually|wait)[,.!\s]+)*"
     r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show|give|remind)\s+me"
+    # "Could you say who…", not "Would you say it was fair?", a yes/no question.
     r"|(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:say|explain)"
+    r"(?=\s+(?:who|whom|whose|what|when|where|why|how|which|whether|if)\b)"
     # "Can you list…", "could you name…": the request verb stays, it asks for a list.
     r"|(?:can|could|would|will)\s+you\s+(?:please\s+)?(?=(?:list|name|enumerate|identify|describe)\b)"
     r"|(?:please\s+)?(?:tell|show|remind)\s+me|(?:do|does)\s+(?:you|anyone)\s+know"
@@ -409,8 +411,13 @@ _FRAME = re.compile(
     r"|\bnames?\s+of\b"
     r"|\bwhat(?:'s|’s|s|\s+is|\s+are|\s+was|\s+were)\s+(?:the\s+|his\s+|her\s+|its\s+|their\s+)?names?\b"
     r"|\baccording\s+to\b"
-    # A request verb only says what is asked: "Name the four groups", "Describe the protest".
-    r"|^\s*(?:please\s+)?(?:list|name|enumerate|identify|describe|give(?:\s+me)?|state)\b"
+    # A request verb only says what is asked: "Name the four groups", "Describe the
+    # protest", also after an earlier question ("Which groups…? list them"). "Give" and
+    # "state" only before what they ask for: "State media said…" is about state media.
+    r"|(?:^|[.?!]\s)\s*(?:please\s+)?(?:list|name|enumerate|identify|describe)\b"
+    r"|(?:^|[.?!]\s)\s*(?:please\s+)?(?:give(?:\s+me)?|state)"
+    r"(?=\s+(?:the|a|an|all|his|her|their|its|me|us|them|some|any|both|"
+    r"what|who|which|how|where|when|why)\b)"
     r"|\b(?:would|could|might|must|shall|anything|something|else|apart\s+from)\b",
     re.I,
 )

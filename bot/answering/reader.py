@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.utils import globals_helper
 
 from bot.answering.questions import (
     AnswerKind,
@@ -43,7 +42,7 @@ from bot.answering.questions import (
 )
 from bot.answering.vectors import SentenceVectors
 from index.embeddings import LocalMiniLMEmbedding
-from index.terms import content_terms
+from index.terms import content_terms, term_words
 
 SENTENCE_FEATURES = (
     "meaning",  # cosine of sentence and question embeddings
@@ -197,15 +196,11 @@ class WordVectors:
 @lru_cache(maxsize=20_000)
 def surface_terms(text: str) -> tuple[tuple[str, str], ...]:
     """(stem, lower-case word) for each content word, first spelling of each stem kept."""
-    stopwords = globals_helper.stopwords
     seen: dict[str, str] = {}
-    for word in (part for w in _WORD.findall(text) for part in w.split("-")):
-        lower = word.strip("'’").lower()
-        if len(lower) < 2 or lower in stopwords:
-            continue
-        stems = content_terms(lower)
-        if stems:
-            seen.setdefault(stems[0], lower)
+    for stem, lower in term_words(text):
+        # Words only: a number has no vector worth comparing.
+        if len(lower) >= 2 and not any(ch.isdigit() for ch in lower):
+            seen.setdefault(stem, lower)
     return tuple(seen.items())
 
 
