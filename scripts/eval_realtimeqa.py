@@ -30,7 +30,7 @@ from bot.evaluation.runner import build_baseline, run_baseline, run_storybot  # 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=Path, required=True)
-    parser.add_argument("--split", choices=("train", "dev", "test"), required=True)
+    parser.add_argument("--split", choices=("train", "dev", "test", "check"), required=True)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

@@ -15,6 +15,14 @@ week at least 2 weeks away from every test and dev week, so none shares articles
 with them (a week's articles reach a week back). Of these, in date order, every
 third (position 2, 5, ...) goes to dev, the others to train.
 
+With --check, only the weeks beside the test and dev weeks are written, as a "check"
+split: weeks no split uses, no --extra week among them (an --extra week is two or more
+weeks from every test and dev week), for a held-out look at a reader fitted on the
+train and dev weeks. Those next to a test week (11, 13, 27, 29, 43, 45) share articles
+only with test weeks; those next to a dev week (7, 9, 23, 25, 39, 41) share some with
+the dev weeks, which the reader is fitted on too. `--check test` or `--check dev`
+picks one kind.
+
 Each week is written exactly as `bench/realtimeqa_answers.py --write-dir` writes it
 (articles chosen by date alone, questions kept when an article states their answer):
 OUT/WEEK/corpus/*.md and OUT/WEEK/questions.jsonl, plus OUT/split.json naming the weeks
@@ -22,6 +30,7 @@ of each split. With --index, each week is also indexed into OUT/WEEK/store, as
 `storybot index --corpus OUT/WEEK/corpus --store OUT/WEEK/store` would.
 
     python scripts/realtimeqa_split.py --out /tmp/rtqa [--index] [--only train]
+    python scripts/realtimeqa_split.py --out /tmp/rtqa_check --check test [--index]
 
 OUT must lie outside the repository: the data is never copied into it.
 """
@@ -76,14 +85,33 @@ def extra_weeks(count: int, held_out: list[int]) -> dict[str, list[int]]:
     }
 
 
+def check_weeks(parts: dict[int, str], beside: str) -> list[int]:
+    """The weeks next to the `beside` ("test" or "dev") weeks of `parts`, used by no split."""
+    return sorted(
+        {
+            week + step
+            for week, part in parts.items()
+            if part == beside
+            for step in (-SHARED_ARTICLES_WITHIN, SHARED_ARTICLES_WITHIN)
+        }
+        - set(parts)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--max-articles", type=int, default=300)
     parser.add_argument("--index", action="store_true", help="also index each week")
-    parser.add_argument("--only", choices=("train", "dev", "test"), default=None)
+    parser.add_argument("--only", choices=("train", "dev", "test", "check"), default=None)
     parser.add_argument("--extra", action="store_true", help="also the extra train/dev weeks")
+    parser.add_argument(
+        "--check",
+        choices=("test", "dev"),
+        default=None,
+        help="write only the weeks next to the test (or dev) weeks, as the check split",
+    )
     args = parser.parse_args()
     quiet_logs()
     out = outside_repo(args.out)
@@ -92,13 +120,15 @@ def main() -> None:
     parts = {
         number: split_of(number // WEEK_STRIDE) for number in range(0, len(every_week), WEEK_STRIDE)
     }
-    if args.extra:
+    if args.check:
+        parts = dict.fromkeys(check_weeks(parts, args.check), "check")
+    elif args.extra:
         held_out = [number for number, part in parts.items() if part != "train"]
         for part, numbers in extra_weeks(len(every_week), held_out).items():
             parts |= dict.fromkeys(numbers, part)
     weeks = [(every_week[number], part) for number, part in sorted(parts.items())]
     news = load_news(args.data / "articles.jsonl.gz")
-    splits: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
+    splits: dict[str, list[str]] = {"train": [], "dev": [], "test": [], "check": []}
     for (week, _), part in weeks:
         splits[part].append(week.isoformat())
     out.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,12 @@ change what a test sees.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from constants import (
     ENV_PREFIXES,
     LIGHTHOUSE_ID,
     LIGHTHOUSE_TXT,
+    REPO,
     STORY,
     STORY_ID,
 )
@@ -315,3 +318,15 @@ def server_settings(chroma, redis_server, corpus: Path, tmp_path: Path, namespac
         )
 
     return build
+
+
+def load_script(name: str):
+    """The module of scripts/NAME.py, imported as the scripts import each other: by name."""
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO / "scripts"))
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from constants import DEMO_QUESTION, DEV_FILE, FIRST_QUESTION, FOLLOW_UP
+from constants import DATA, DEMO_QUESTION, DEV_FILE, FIRST_QUESTION, FOLLOW_UP, STORY
 
 from bot.errors import EvalFileError
 from bot.evaluation import (
@@ -15,6 +15,7 @@ from bot.evaluation import (
     Dialogue,
     DialogueResult,
     check_thresholds,
+    fact_in,
     facts_cited,
     facts_found,
     load_dialogues,
@@ -346,3 +347,13 @@ def test_blank_lines_keep_line_numbers_and_ids_are_kept(tmp_path: Path) -> None:
     assert (first.line, first.id, first.turns, first.mode) == (2, "q7", ("Q?",), "any")
     assert first.expected() == "A OR B"
     assert (second.line, second.kind, second.expected()) == (3, "out", "(abstain)")
+
+
+@pytest.mark.parametrize("qa_file", sorted(DATA.glob("story_*.jsonl")), ids=lambda p: p.name)
+def test_every_story_qa_file_loads_and_asks_only_facts_the_article_states(qa_file: Path) -> None:
+    article = STORY.read_text(encoding="utf-8")
+    dialogues = load_dialogues(qa_file)
+    assert dialogues
+    for dialogue in dialogues:
+        for fact in dialogue.facts:
+            assert fact_in(article, fact), (qa_file.name, dialogue.turns[-1], fact)

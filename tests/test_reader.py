@@ -6,12 +6,11 @@ Made-up articles and questions only (not the story), the real local embedding mo
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 from bot.answering.followup import is_followup
 from bot.answering.questions import (
@@ -40,21 +39,6 @@ from bot.answering.reader import (
 )
 from bot.evaluation import Dialogue, DialogueResult
 from bot.evaluation.calibration import calibration, precision_when_answering
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def load_script(name: str):
-    # The scripts import each other by name, as they do when run from scripts/.
-    if str(REPO / "scripts") not in sys.path:
-        sys.path.insert(0, str(REPO / "scripts"))
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 # ---------------------------------------------------------------- question forms
 
