@@ -95,7 +95,7 @@ def _stopwords() -> frozenset[str]:
 
 def content_terms(text: str) -> list[str]:
     """Stemmed, lower-cased words that carry meaning (stop words removed); see `term_words`."""
-    return [stem for stem, _ in term_words(text)]
+    return _stemmer().stemWords(_words(text)[0])
 
 
 def term_words(text: str) -> list[tuple[str, str]]:
@@ -107,18 +107,28 @@ def term_words(text: str) -> list[tuple[str, str]]:
     apostrophe is read as a straight one, so "Labour’s" is "Labour's" (the stemmer
     drops the "'s").
     """
+    bases, words = _words(text)
+    return list(zip(_stemmer().stemWords(bases), words, strict=True))
+
+
+def _words(text: str) -> tuple[list[str], list[str]]:
+    """What `term_words` stems (irregular verbs in their base form), and the words."""
     stopwords = _stopwords()
-    kept: list[tuple[str, str]] = []
-    for word in WORD.findall(text):
-        parts = word.split("-")
-        whole = len(parts) == 1
-        for part in parts:
-            lower = part.replace("’", "'").strip("'").lower()
-            if not lower or lower in stopwords or (not whole and len(lower) < 2):
-                continue
-            kept.append((_IRREGULAR.get(lower, lower) if whole else lower, lower))
-    stems = _stemmer().stemWords([base for base, _ in kept])
-    return [(stem, lower) for stem, (_, lower) in zip(stems, kept, strict=True)]
+    bases: list[str] = []
+    words: list[str] = []
+    for word in WORD.findall(text.replace("’", "'").lower()):
+        if "-" not in word:
+            word = word.strip("'")
+            if word and word not in stopwords:
+                bases.append(_IRREGULAR.get(word, word))
+                words.append(word)
+            continue
+        for part in word.split("-"):
+            part = part.strip("'")
+            if len(part) >= 2 and part not in stopwords:
+                bases.append(part)
+                words.append(part)
+    return bases, words
 
 
 class TermStats:
