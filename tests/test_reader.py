@@ -5,7 +5,9 @@ Made-up articles and questions only (not the story), the real local embedding mo
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,8 @@ from bot.answering.reader import (
 )
 from bot.evaluation import Dialogue, DialogueResult
 from bot.evaluation.calibration import calibration, precision_when_answering
+from index.errors import IndexNotBuiltError
+from index.terms import TERMS_VERSION
 
 # ---------------------------------------------------------------- question forms
 
@@ -583,3 +587,20 @@ def test_calibration_buckets() -> None:
     assert top.mean_predicted == pytest.approx((0.9 + 0.85 + 1.0) / 3)
     assert (bottom.abstained_in_scope, bottom.abstained_out_of_scope) == (1, 1)
     assert precision_when_answering(results) == (2, 3)
+
+
+def test_a_feature_cache_is_reused_only_if_collected_the_same_way(tmp_path: Path) -> None:
+    train_reader = load_script("train_reader")
+    parser = argparse.ArgumentParser()
+    train_reader.add_data_arguments(parser)
+    missing = f"{tmp_path / 'qa.jsonl'}={tmp_path / 'no-store'}"
+    cache = tmp_path / "cache.pkl"
+    args = parser.parse_args(["--train", missing, "--dev", missing, "--cache", str(cache)])
+    current = train_reader.Collected(None, {}, [], [], train_reader.COLLECTED_WITH)
+    cache.write_bytes(pickle.dumps(current))
+    assert train_reader.collect_all(args).features == train_reader.COLLECTED_WITH
+    # Collected with an older reading of words: collected again, from the (missing) store.
+    stale = (*train_reader.COLLECTED_WITH[:3], TERMS_VERSION - 1, train_reader.COLLECTION_VERSION)
+    cache.write_bytes(pickle.dumps(train_reader.Collected(None, {}, [], [], stale)))
+    with pytest.raises(IndexNotBuiltError):
+        train_reader.collect_all(args)
