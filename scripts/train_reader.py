@@ -68,6 +68,7 @@ from bot.answering.extractive import (  # noqa: E402
 from bot.answering.questions import AnswerKind, Question  # noqa: E402
 from bot.answering.reader import (  # noqa: E402
     CONFIDENCE_FEATURES,
+    CONFIDENCE_ONLY,
     CONFIDENCE_SIGNS,
     MEANING_CANDIDATES,
     SENTENCE_FEATURES,
@@ -266,7 +267,13 @@ def fit_sentences(examples: list[Example]) -> LinearModel:
     # Every dialogue weighs the same, however many candidates it has.
     w = np.concatenate([np.full(len(e.texts), 1.0 / len(e.texts)) for e in examples])
     return fit_logistic(
-        x, y, SENTENCE_FEATURES, w * len(examples) / w.sum(), SENTENCE_L2, signs=SENTENCE_SIGNS
+        x,
+        y,
+        SENTENCE_FEATURES,
+        w * len(examples) / w.sum(),
+        SENTENCE_L2,
+        signs=SENTENCE_SIGNS,
+        unused=CONFIDENCE_ONLY,
     )
 
 

@@ -19,7 +19,7 @@ from constants import CORPUS, DEV_FILE, ENV_PREFIXES, FIRST_QUESTION, FOLLOW_UP,
 from bot.answering.answer import Answer
 from bot.answering.engine import AnswerEngine
 from bot.answering.questions import Question
-from bot.answering.reader import MEANING_CANDIDATES
+from bot.answering.reader import MEANING_CANDIDATES, SENTENCE_FEATURES, held_words, sentence_terms
 from bot.settings import BotSettings
 from index.articles import Article, load_corpus
 from index.indexer import run_index
@@ -494,6 +494,23 @@ def test_engine_reads_the_store_not_the_corpus_folder(module_env: Path, tmp_path
     answer = engine.ask(new_conversation(), "How much will the bridge cost?")
 
     assert_states(answer, "£4.2 million")
+
+
+def test_a_reading_measures_what_the_rest_of_the_question_adds(
+    bridge_engine: AnswerEngine,
+) -> None:
+    """Each sentence's lift is its meaning minus that of the question words it holds."""
+    question = Question.parse("Who came up with the design of the footbridge?")
+    chunks = bridge_engine.index.search(question.search_text, top_k=8)
+    reading = bridge_engine.extractive.read(question, chunks, bridge_engine.term_stats())
+    vectors = bridge_engine.extractive.vectors
+    meaning, lift = (SENTENCE_FEATURES.index(n) for n in ("meaning", "lift"))
+    assert reading.sentences
+    for scored, row in zip(reading.sentences, reading.features, strict=True):
+        text = scored.sentence.text
+        held = held_words(question, sentence_terms(text))
+        near = float(vectors.texts([held])[0] @ vectors.texts([text])[0]) if held else 0.0
+        assert row[lift] == pytest.approx(row[meaning] - near, abs=1e-5)
 
 
 def test_a_reading_can_withhold_the_sentences_that_answer(bridge_engine: AnswerEngine) -> None:

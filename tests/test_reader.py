@@ -25,6 +25,7 @@ from bot.answering.questions import (
 )
 from bot.answering.reader import (
     CONFIDENCE_FEATURES,
+    CONFIDENCE_ONLY,
     CONFIDENCE_SIGNS,
     SENTENCE_FEATURES,
     SENTENCE_SIGNS,
@@ -35,8 +36,10 @@ from bot.answering.reader import (
     WordVectors,
     confidence_features,
     fit_logistic,
+    held_words,
     kind_nearness,
     sentence_features,
+    sentence_terms,
     word_evidence,
 )
 from bot.evaluation import Dialogue, DialogueResult
@@ -249,7 +252,9 @@ def features_of(
     """SENTENCE_FEATURES of `candidates`, all shortlisted, with no meaning (zero cosines)."""
     n = len(candidates)
     evidence = word_evidence(question, candidates, idf)
-    return sentence_features(question, candidates, evidence, np.zeros(n), np.zeros(n), idf, words)
+    return sentence_features(
+        question, candidates, evidence, np.zeros(n), np.zeros(n), np.zeros(n), idf, words
+    )
 
 
 def test_a_synonym_the_article_uses_covers_a_missing_word(embed_model) -> None:
@@ -307,6 +312,33 @@ def test_a_missing_word_not_compared_in_meaning_counts_as_far_as_can_be(embed_mo
     worst, soft, exact = (features[:, column[n]] for n in ("worst_missing", "soft", "exact"))
     assert worst[:-1].tolist() == [0.0] * (len(texts) - 1)  # nothing missing
     assert soft[-1] == exact[-1] < 1.0 and worst[-1] == 1.0
+
+
+def test_held_words_are_the_question_words_a_sentence_holds() -> None:
+    question = Question.parse("Where was Ellen Marsh, the carpenter, born?")
+    present = sentence_terms("Ellen Marsh is a carpenter.")
+    assert held_words(question, present) == "ellen marsh carpenter"
+    assert held_words(question, sentence_terms("It rained.")) == ""
+
+
+def test_lift_tells_a_sentence_that_answers_from_one_that_only_names_the_subject(
+    embed_model,
+) -> None:
+    """The whole question is nearer than its held words to a sentence that answers it in
+    other words ('born' beside 'grew up', 'birthplace'); not to one that only shares names."""
+    question = Question.parse("Where was Ellen Marsh born?")
+
+    def lift(sentence: str) -> float:
+        held = held_words(question, sentence_terms(sentence))
+        q, s, h = (
+            np.asarray(v)
+            for v in embed_model.get_text_embedding_batch([question.search_text, sentence, held])
+        )
+        return float(q @ s - h @ s)
+
+    answers = lift("Ellen Marsh's birthplace is Leeds, where she grew up above a bakery.")
+    names_only = lift("Ellen Marsh runs a furniture workshop with four staff.")
+    assert answers > names_only
 
 
 def test_a_sentence_spelling_the_acronym_out_holds_it() -> None:
@@ -393,6 +425,16 @@ def test_a_weight_that_would_point_the_wrong_way_is_held_at_zero() -> None:
     # A declared direction the data agrees with changes nothing.
     agreed = fit_logistic(x, y, ("a", "b", "c"), signs={"a": 1, "b": -1})
     assert agreed.to_json() == free.to_json()
+
+
+def test_an_unused_feature_keeps_weight_zero() -> None:
+    x, y = tiny_data()
+    fitted = fit_logistic(x, y, ("a", "b", "c"), unused=("a",))
+    assert fitted.coef[0] == 0.0 and fitted.coef[1] != 0.0
+    # The shipped sentence model leaves the confidence's own evidence alone.
+    sentence = ReaderWeights.load().sentence
+    for name in CONFIDENCE_ONLY:
+        assert sentence.coef[sentence.names.index(name)] == 0.0
 
 
 def test_the_confidence_reads_what_the_whole_answer_offers() -> None:

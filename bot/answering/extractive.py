@@ -31,6 +31,7 @@ from bot.answering.reader import (
     WordEvidence,
     WordVectors,
     confidence_features,
+    held_words,
     sentence_features,
     sentence_terms,
     shortlist_features,
@@ -115,16 +116,23 @@ class ExtractiveAnswerer:
         shortlisted = [everything[i] for i in keep]
         texts = [c.text for c in shortlisted]
         titles = [c.title for c in shortlisted]
-        embedded = list(dict.fromkeys(texts + [t for t in titles if t]))
+        kept = words.rows(keep)
+        held = [held_words(question, present) for present in kept.present]
+        embedded = list(dict.fromkeys(texts + [t for t in titles if t] + [h for h in held if h]))
+        vectors = dict(zip(embedded, self.vectors.texts(embedded), strict=True))
         query_vector = self.vectors.query(question.search_text)
-        meaning_of = dict(
-            zip(embedded, (self.vectors.texts(embedded) @ query_vector).tolist(), strict=True)
-        )
+        meaning_of = {text: float(vector @ query_vector) for text, vector in vectors.items()}
         features, evidence = sentence_features(
             question,
             shortlisted,
-            words.rows(keep),
+            kept,
             np.array([meaning_of[t] for t in texts]),
+            np.array(
+                [
+                    float(vectors[h] @ vectors[t]) if h else 0.0
+                    for t, h in zip(texts, held, strict=True)
+                ]
+            ),
             np.array([meaning_of[t] if t else 0.0 for t in titles]),
             idf,
             self.words,

@@ -47,6 +47,9 @@ from index.terms import content_terms, term_words
 SENTENCE_FEATURES = (
     "meaning",  # cosine of sentence and question embeddings
     "meaning_gap",  # meaning minus the best candidate's meaning
+    # meaning minus that of the question's words the sentence holds: whether the rest of
+    # the question, the words it lacks or says otherwise, fits the sentence or leads away
+    "lift",
     "exact",  # IDF-weighted share of the question's terms the sentence contains
     "soft",  # the same, a missing term counting as its nearest sentence word's similarity
     "soft_gap",  # soft minus the best candidate's soft
@@ -77,6 +80,7 @@ CONFIDENCE_FEATURES = (
     "answer_kind_near",
     "answer_entities",
     "answer_asked_share",
+    "answer_lift",
     "articles",  # log of how many articles the candidates come from: distractors
     "unseen",  # IDF share of the question's terms the corpus never uses
     "unseen_unmatched",  # of those, how far the nearest candidate word is in meaning
@@ -88,6 +92,10 @@ CONFIDENCE_FEATURES = (
 # The direction in which each feature must move a sentence's score (the others are
 # free): more of the question in it, in words, in meaning or in the kind of answer
 # asked for, never counts against it.
+# Sentence features the sentence model leaves alone: read of the answer's sentences by
+# the confidence model only. Whether the rest of the question fits a sentence says
+# whether it answers; between candidates it favours those sharing fewest words.
+CONFIDENCE_ONLY = ("lift",)
 SENTENCE_SIGNS = {
     "meaning": 1,
     "meaning_gap": 1,
@@ -122,6 +130,7 @@ CONFIDENCE_SIGNS = {
     "answer_kind_near": 1,
     "answer_entities": 1,
     "answer_asked_share": 1,
+    "answer_lift": 1,
     "articles": -1,
     "unseen": -1,
     "unseen_unmatched": -1,
@@ -191,6 +200,16 @@ class WordVectors:
         """Have the local model ready its table of word vectors, in the background."""
         if isinstance(self.embed_model, LocalMiniLMEmbedding):
             self.embed_model.prepare_word_table()
+
+
+def held_words(question: Question, present: frozenset[str]) -> str:
+    """The words of the question (as searched) whose terms a sentence holds, in order.
+
+    A sentence that answers the question is closer in meaning to the whole question than
+    to these words alone; one that only shares its names is not ("Where was Ann Hobbs
+    born?" beside a sentence about Ann Hobbs's job).
+    """
+    return " ".join(word for stem, word in term_words(question.search_text) if stem in present)
 
 
 @lru_cache(maxsize=20_000)
@@ -353,6 +372,7 @@ def sentence_features(
     candidates: Sequence[Candidate],
     words: WordEvidence,
     meanings: np.ndarray,
+    held_meanings: np.ndarray,
     title_meanings: np.ndarray,
     idf: dict[str, float],
     vectors: WordVectors,
@@ -361,7 +381,8 @@ def sentence_features(
     """The SENTENCE_FEATURES of the shortlisted candidates, and question-level evidence.
 
     `words` is their word evidence (rows in the order of `candidates`), `meanings`
-    their cosines to the question, `idf` weighs the question's terms, `unseen` are
+    their cosines to the question, `held_meanings` their cosines to the question's
+    words they hold (`held_words`), `idf` weighs the question's terms, `unseen` are
     those the corpus never uses.
     """
     terms = list(question.terms)
@@ -405,6 +426,7 @@ def sentence_features(
     columns = word_columns(question, candidates, words) | {
         "meaning": meanings,
         "meaning_gap": meanings - meanings.max(),
+        "lift": meanings - held_meanings,
         "soft": soft,
         "soft_gap": soft - soft.max(),
         "own_soft": own_soft,
@@ -529,6 +551,7 @@ def confidence_features(
             row[column["kind_near"]],
             row[column["entities"]],
             row[column["asked_share"]],
+            row[column["lift"]],
             evidence["articles"],
             evidence["unseen"],
             evidence["unseen_unmatched"],
@@ -587,6 +610,7 @@ def fit_logistic(
     l2: float = 1.0,
     iterations: int = 50,
     signs: Mapping[str, int] | None = None,
+    unused: Sequence[str] = (),
 ) -> LinearModel:
     """L2-regularised logistic regression by Newton's method: deterministic, numpy only.
 
@@ -595,13 +619,14 @@ def fit_logistic(
     sign (a stand-in for something else in the data it was fitted on) gets weight 0
     instead, the most wrongly signed first, until every weight agrees. A weight held
     at 0 stays there (a greedy search, not the best fit under the constraints).
+    Features named in `unused` have weight 0 throughout.
     """
     names = tuple(names)
     unknown = set(signs or {}) - set(names)
     if unknown:
         raise ValueError(f"signs for features the model does not have: {sorted(unknown)}")
     wanted = np.array([(signs or {}).get(name, 0) for name in names], dtype=np.float64)
-    free = np.ones(len(names), dtype=bool)
+    free = np.array([name not in unused for name in names], dtype=bool)
     while True:
         model = _fit_logistic(x, y, names, sample_weight, l2, iterations, free)
         wrong = wanted * model.coef < 0
