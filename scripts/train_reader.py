@@ -204,13 +204,15 @@ def collect(
         # Features do not depend on the weights being replaced; neutral ones keep the
         # shipped file (which may be stale) out of the training.
         asked.extractive.weights = neutral_weights(shortlist)
-        reading = asked.extractive.read(asked.question, asked.chunks, asked.stats)
+        reading = asked.extractive.read(asked.question, asked.chunks, asked.stats, every_lift=True)
         if not reading.sentences:
             continue
         examples.append(example_of(asked.dialogue, asked.question.kind, reading, qa_file))
         if withhold and examples[-1].labels.max() > 0:
             withhold_facts = states_a_fact(asked.dialogue)
-            held = asked.extractive.read(asked.question, asked.chunks, asked.stats, withhold_facts)
+            held = asked.extractive.read(
+                asked.question, asked.chunks, asked.stats, withhold_facts, every_lift=True
+            )
             if held.sentences:
                 examples.append(
                     example_of(asked.dialogue, asked.question.kind, held, qa_file, withheld=True)
@@ -519,7 +521,7 @@ class Collected:
 
 # How the examples were collected: a --cache made otherwise is collected again. Raise
 # COLLECTION_VERSION when what is collected changes without a feature's name changing.
-COLLECTION_VERSION = 2  # 2: dev dialogues get withheld readings too
+COLLECTION_VERSION = 3  # 2: dev dialogues get withheld readings too; 3: names after function words
 COLLECTED_WITH = (
     SHORTLIST_FEATURES,
     SENTENCE_FEATURES,

@@ -502,15 +502,22 @@ def test_a_reading_measures_what_the_rest_of_the_question_adds(
     """Each sentence's lift is its meaning minus that of the question words it holds."""
     question = Question.parse("Who came up with the design of the footbridge?")
     chunks = bridge_engine.index.search(question.search_text, top_k=8)
-    reading = bridge_engine.extractive.read(question, chunks, bridge_engine.term_stats())
+    stats = bridge_engine.term_stats()
+    every = bridge_engine.extractive.read(question, chunks, stats, every_lift=True)
     vectors = bridge_engine.extractive.vectors
     meaning, lift = (SENTENCE_FEATURES.index(n) for n in ("meaning", "lift"))
-    assert reading.sentences
-    for scored, row in zip(reading.sentences, reading.features, strict=True):
+    assert len(every.sentences) > 2
+    for scored, row in zip(every.sentences, every.features, strict=True):
         text = scored.sentence.text
         held = held_words(question, sentence_terms(text))
         near = float(vectors.texts([held])[0] @ vectors.texts([text])[0]) if held else 0.0
         assert row[lift] == pytest.approx(row[meaning] - near, abs=1e-5)
+    # A bot measures it for the answer's sentences only, as training does for them.
+    asked = bridge_engine.extractive.read(question, chunks, stats)
+    assert asked.chosen and asked.confidence == pytest.approx(every.confidence)
+    for position in range(len(asked.sentences)):
+        expected = every.features[position, lift] if position in asked.chosen else 0.0
+        assert asked.features[position, lift] == pytest.approx(expected, abs=1e-6)
 
 
 def test_a_reading_can_withhold_the_sentences_that_answer(bridge_engine: AnswerEngine) -> None:

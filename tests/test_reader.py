@@ -217,6 +217,12 @@ def test_words_that_only_say_what_is_asked_still_make_a_question_stand_alone() -
             0.6,
         ),
         (AnswerKind.WHO, "Mayor Ann Cole said it would reopen.", "Who said it would reopen?", 1.0),
+        # A capitalised word starting a sentence or quote is no part of a name: the
+        # sentence names only the people the question names.
+        (AnswerKind.WHO, "One Ann Cole ally spoke.", "Whom did an Ann Cole ally tell?", 0.0),
+        (AnswerKind.WHO, "Under Ann Cole, it grew.", "Who ran it before Ann Cole?", 0.0),
+        (AnswerKind.WHO, "Under Tom Hale, it grew.", "Who ran it before Ann Cole?", 1.0),
+        (AnswerKind.NAME, "Two Rivers Town won.", "Which town won?", 1.0),
         (AnswerKind.WHO, "A spokeswoman said it would reopen.", "Who is the spokeswoman?", 0.0),
         (AnswerKind.NAME, "A council spokeswoman said so.", "Which official said so?", 0.0),
         (AnswerKind.WHO, "The spokesmen said it would reopen.", "Who said so?", 0.6),
@@ -252,9 +258,7 @@ def features_of(
     """SENTENCE_FEATURES of `candidates`, all shortlisted, with no meaning (zero cosines)."""
     n = len(candidates)
     evidence = word_evidence(question, candidates, idf)
-    return sentence_features(
-        question, candidates, evidence, np.zeros(n), np.zeros(n), np.zeros(n), idf, words
-    )
+    return sentence_features(question, candidates, evidence, np.zeros(n), np.zeros(n), idf, words)
 
 
 def test_a_synonym_the_article_uses_covers_a_missing_word(embed_model) -> None:

@@ -100,11 +100,14 @@ class ExtractiveAnswerer:
         chunks: list[NodeWithScore],
         stats: TermStats,
         withhold: Callable[[str], bool] | None = None,
+        every_lift: bool = False,
     ) -> Reading:
         """The shortlisted sentences of the chunks with their features and scores, best first.
 
         Sentences for which `withhold` is true are read as if the articles did not have
-        them (training shows the reader questions whose answer is not stated).
+        them (training shows the reader questions whose answer is not stated). The
+        "lift" of a sentence is measured for the answer's sentences only, or for every
+        one with `every_lift` (training, where other models choose the answer).
         """
         found = self.candidates(chunks, withhold)
         if not found:
@@ -117,22 +120,17 @@ class ExtractiveAnswerer:
         texts = [c.text for c in shortlisted]
         titles = [c.title for c in shortlisted]
         kept = words.rows(keep)
-        held = [held_words(question, present) for present in kept.present]
-        embedded = list(dict.fromkeys(texts + [t for t in titles if t] + [h for h in held if h]))
-        vectors = dict(zip(embedded, self.vectors.texts(embedded), strict=True))
+        embedded = list(dict.fromkeys(texts + [t for t in titles if t]))
         query_vector = self.vectors.query(question.search_text)
-        meaning_of = {text: float(vector @ query_vector) for text, vector in vectors.items()}
+        meaning_of = dict(
+            zip(embedded, (self.vectors.texts(embedded) @ query_vector).tolist(), strict=True)
+        )
+        meanings = np.array([meaning_of[t] for t in texts])
         features, evidence = sentence_features(
             question,
             shortlisted,
             kept,
-            np.array([meaning_of[t] for t in texts]),
-            np.array(
-                [
-                    float(vectors[h] @ vectors[t]) if h else 0.0
-                    for t, h in zip(texts, held, strict=True)
-                ]
-            ),
+            meanings,
             np.array([meaning_of[t] if t else 0.0 for t in titles]),
             idf,
             self.words,
@@ -154,6 +152,14 @@ class ExtractiveAnswerer:
         kinds = features[order, SENTENCE_FEATURES.index("kind_hit")]
         chosen = compose(scored, question.kind, [float(k) for k in kinds])
         answer_rows = [int(order[i]) for i in chosen]
+        # Only the confidence reads it, of the answer's sentences: the others are left at 0.
+        lifted = list(range(len(texts))) if every_lift else answer_rows
+        features[lifted, SENTENCE_FEATURES.index("lift")] = self._lifts(
+            question,
+            [texts[i] for i in lifted],
+            [kept.present[i] for i in lifted],
+            meanings[lifted],
+        )
         confidence = float(
             sigmoid(
                 self.weights.confidence.logits(
@@ -162,6 +168,22 @@ class ExtractiveAnswerer:
             )
         )
         return Reading(question, scored, features[order], evidence, confidence, chosen)
+
+    def _lifts(
+        self,
+        question: Question,
+        texts: list[str],
+        present: list[frozenset[str]],
+        meanings: np.ndarray,
+    ) -> np.ndarray:
+        """Each sentence's meaning minus its cosine to the question words it holds."""
+        held = [held_words(question, terms) for terms in present]
+        wanted = list(dict.fromkeys(texts + [h for h in held if h]))
+        vectors = dict(zip(wanted, self.vectors.texts(wanted), strict=True))
+        near = [
+            float(vectors[h] @ vectors[t]) if h else 0.0 for t, h in zip(texts, held, strict=True)
+        ]
+        return meanings - np.array(near)
 
     def first_stage(
         self,

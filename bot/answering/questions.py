@@ -305,6 +305,21 @@ def kind_match(kind: AnswerKind, sentence: str, question: str) -> float:
     return max((strength for _, strength in kind_spans(kind, sentence, question)), default=0.0)
 
 
+_NUMBER_WORD_ONLY = re.compile(rf"{_NUMBER_WORD}", re.IGNORECASE)
+
+
+def _names_anew(name: re.Match[str], asked: set[str]) -> bool:
+    """Whether a run of capitalised words names something the question does not.
+
+    A capitalised function or number word that starts a sentence or quote is no part
+    of a name: "One Sir Keir ally said" names no one but Sir Keir, "Under Corbyn" Corbyn.
+    """
+    return any(
+        word not in asked and content_terms(word) and not _NUMBER_WORD_ONLY.fullmatch(word)
+        for word in (w.lower() for w in name.group().split())
+    )
+
+
 def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.Match[str], float]]:
     """The places where a sentence offers the kind of answer asked for, each with how well."""
     if kind is AnswerKind.WHEN:
@@ -330,11 +345,7 @@ def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.
     if kind is AnswerKind.REASON:
         return [(m, 1.0) for m in _PATTERNS["reason"].finditer(sentence)]
     if kind in (AnswerKind.WHO, AnswerKind.NAME):
-        names = [
-            (m, 1.0)
-            for m in _PATTERNS["name"].finditer(sentence)
-            if not {w.lower() for w in m.group().split()} <= asked
-        ]
+        names = [(m, 1.0) for m in _PATTERNS["name"].finditer(sentence) if _names_anew(m, asked)]
         if kind is AnswerKind.NAME:
             return names
         # News often answers "who" with a role: "a Labour spokeswoman said".

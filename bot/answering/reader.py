@@ -372,7 +372,6 @@ def sentence_features(
     candidates: Sequence[Candidate],
     words: WordEvidence,
     meanings: np.ndarray,
-    held_meanings: np.ndarray,
     title_meanings: np.ndarray,
     idf: dict[str, float],
     vectors: WordVectors,
@@ -381,9 +380,8 @@ def sentence_features(
     """The SENTENCE_FEATURES of the shortlisted candidates, and question-level evidence.
 
     `words` is their word evidence (rows in the order of `candidates`), `meanings`
-    their cosines to the question, `held_meanings` their cosines to the question's
-    words they hold (`held_words`), `idf` weighs the question's terms, `unseen` are
-    those the corpus never uses.
+    their cosines to the question, `idf` weighs the question's terms, `unseen` are
+    those the corpus never uses. "lift" is left at 0 for the reader to measure.
     """
     terms = list(question.terms)
     total = sum(idf.get(t, 0.0) for t in terms) or 1.0
@@ -426,7 +424,7 @@ def sentence_features(
     columns = word_columns(question, candidates, words) | {
         "meaning": meanings,
         "meaning_gap": meanings - meanings.max(),
-        "lift": meanings - held_meanings,
+        "lift": np.zeros(len(candidates)),
         "soft": soft,
         "soft_gap": soft - soft.max(),
         "own_soft": own_soft,
