@@ -89,13 +89,13 @@ CONFIDENCE_FEATURES = (
     "kind_other",  # the question asks for no particular kind
     "yes_no",
 )
+# Sentence features the sentence model gives no weight: the confidence model reads them
+# of the answer's sentences. Whether the rest of the question fits a sentence says
+# whether it answers; between candidates it would favour those sharing fewest words.
+CONFIDENCE_ONLY = ("lift",)
 # The direction in which each feature must move a sentence's score (the others are
 # free): more of the question in it, in words, in meaning or in the kind of answer
 # asked for, never counts against it.
-# Sentence features the sentence model leaves alone: read of the answer's sentences by
-# the confidence model only. Whether the rest of the question fits a sentence says
-# whether it answers; between candidates it favours those sharing fewest words.
-CONFIDENCE_ONLY = ("lift",)
 SENTENCE_SIGNS = {
     "meaning": 1,
     "meaning_gap": 1,
