@@ -305,7 +305,7 @@ def kind_match(kind: AnswerKind, sentence: str, question: str) -> float:
     return max((strength for _, strength in kind_spans(kind, sentence, question)), default=0.0)
 
 
-_NUMBER_WORD_ONLY = re.compile(rf"{_NUMBER_WORD}", re.IGNORECASE)
+_A_NUMBER_WORD = re.compile(_NUMBER_WORD, re.IGNORECASE)
 
 
 def _names_anew(name: re.Match[str], asked: set[str]) -> bool:
@@ -315,7 +315,7 @@ def _names_anew(name: re.Match[str], asked: set[str]) -> bool:
     of a name: "One Sir Keir ally said" names no one but Sir Keir, "Under Corbyn" Corbyn.
     """
     return any(
-        word not in asked and content_terms(word) and not _NUMBER_WORD_ONLY.fullmatch(word)
+        word not in asked and content_terms(word) and not _A_NUMBER_WORD.fullmatch(word)
         for word in (w.lower() for w in name.group().split())
     )
 
