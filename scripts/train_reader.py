@@ -521,7 +521,7 @@ class Collected:
 
 # How the examples were collected: a --cache made otherwise is collected again. Raise
 # COLLECTION_VERSION when what is collected changes without a feature's name changing.
-COLLECTION_VERSION = 3  # 2: dev dialogues get withheld readings too; 3: names after function words
+COLLECTION_VERSION = 4  # 2: dev withheld readings; 3: names after function words; 4: kinds
 COLLECTED_WITH = (
     SHORTLIST_FEATURES,
     SENTENCE_FEATURES,

@@ -115,6 +115,39 @@ def test_an_ellipsis_is_searched_as_the_thread_question() -> None:
     )
 
 
+def test_a_bare_ellipsis_asks_about_the_previous_question() -> None:
+    bridge = history(
+        ("How much will the Kelbridge bridge cost?", "£4.2 million [1]"),
+        ("Who approved it?", "The council approved it. [1]"),
+    )
+
+    resolved = resolve("And when?", bridge)
+
+    # When it was approved, not when the cost was set: the previous question as searched.
+    assert resolved.search_text == "How much will the Kelbridge bridge cost? Who approved it?"
+    assert resolved.question == "And when?"
+    assert Question.parse(resolved.question).kind is AnswerKind.WHEN
+
+
+def test_a_correction_of_an_ellipsis_is_an_ellipsis() -> None:
+    announced = history(("Where did Ann Hobbs announce the bridge?", "At the town hall. [1]"))
+
+    resolved = resolve("Correction, I meant: on what day?", announced)
+
+    assert resolved.search_text == "Where did Ann Hobbs announce the bridge?"
+    assert Question.parse(resolved.question).kind is AnswerKind.DAY
+
+
+def test_an_announced_change_of_topic_is_searched_without_its_announcement() -> None:
+    bridge = history(("How much will the Kelbridge bridge cost?", "£4.2 million [1]"))
+
+    resolved = resolve("Different question: how old is Ann Hobbs?", bridge)
+    parsed = Question.parse(resolved.question, resolved.search_text)
+
+    assert parsed.search_text == "how old is Ann Hobbs?"
+    assert parsed.kind is AnswerKind.NUMBER
+
+
 def test_what_about_asks_the_thread_question_again() -> None:
     mayor = history(("How old is Ann Hobbs?", MAYOR_ANSWER))
 

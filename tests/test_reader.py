@@ -81,6 +81,16 @@ from index.terms import TERMS_VERSION
         ("could you name the rescued climbers", AnswerKind.LIST),
         ("Can you believe the result?", AnswerKind.YES_NO),
         ("Would you say the vote was fair?", AnswerKind.YES_NO),
+        # "What is/was … <attribute>": the attribute names the kind.
+        ("What was the exact date of the meeting at which the budget passed?", AnswerKind.WHEN),
+        ("what is the skipper's name?", AnswerKind.NAME),
+        ("What is the location of the new depot?", AnswerKind.WHERE),
+        ("What was the council's stated reason for closing it?", AnswerKind.REASON),
+        ("What is the starting price of the new ferry ticket?", AnswerKind.NUMBER),
+        ("What was the mayor's last book called?", AnswerKind.NAME),
+        ("What had the protesters called the plan?", AnswerKind.OTHER),
+        ("And when did the ferry sink?", AnswerKind.WHEN),
+        ("so who paid for it", AnswerKind.WHO),
     ],
 )
 def test_answer_kind_reads_wrapped_and_new_forms(question: str, kind: AnswerKind) -> None:
@@ -93,6 +103,12 @@ def test_unwrap_drops_the_wrapper_only() -> None:
     assert unwrap("No one was hurt?") == "No one was hurt?"
     assert unwrap("Who won?") == "Who won?"
     assert unwrap("Tell me") == "Tell me"  # nothing left: kept whole
+    assert unwrap("New question?") == "New question?"
+    # A change of topic or a correction announced is no part of the question.
+    assert unwrap("Different question: who won?") == "who won?"
+    assert unwrap("Changing topic — who lost?") == "who lost?"
+    assert unwrap("Change of subject: how many boats sank?") == "how many boats sank?"
+    assert unwrap("Correction, I meant: on what day?") == "on what day?"
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,9 @@
 - Ellipsis and other references ("and the date?", "when did that happen?", "what
   else was said there?") are searched together with the question that opened the
   thread (the latest one that stood on its own): it brings the subject, the new
-  one the kind of answer wanted. Words that only name that kind ("the date") or
+  one the kind of answer wanted. A bare ellipsis ("And when?") takes the previous
+  question as it was searched instead, which holds the opening's subject and what
+  was asked since. Words that only name that kind ("the date") or
   only lean on the conversation ("else", "actually") are left out of the search.
 - "what about X?" asks the opening question again about X.
 - A question that stands on its own starts a new topic and borrows nothing.
@@ -52,7 +54,7 @@ _WHAT_ABOUT = re.compile(
     re.IGNORECASE,
 )
 _CORRECTION = re.compile(
-    r"^\s*(?:(?:no|nope|sorry|oops|wait|actually)[,.!\s]+)*i\s+meant?\b", re.IGNORECASE
+    r"^\s*(?:(?:no|nope|sorry|oops|wait|actually|correction)[,.!\s]+)*i\s+meant?\b", re.IGNORECASE
 )
 # A question word or a verb: the words after "I meant" are a question, not just a name.
 _ASKS = re.compile(
@@ -140,11 +142,13 @@ def resolve(question: str, history: list[Turn]) -> Resolution:
     elliptical = terms < _MIN_STANDALONE_TERMS
     if not (elliptical or refs.thing or refs.context or (refs.person and not person)):
         return Resolution(question, own, own)
-    standalone = _joined(opening, own)
     if elliptical and not topic_terms(_ATTRIBUTE.sub(" ", own)):
-        # "and the date?", "When?": its words name the kind of answer, and only the
-        # opening question has a topic to search for.
-        return Resolution(question, opening, standalone)
+        # "and the date?", "When?": its words name the kind of answer, and the topic is
+        # the previous question's as it was searched (the opening's, or "Who banned
+        # it?" after it: "And when?" asks when that was).
+        subject = _clean(history[-1].standalone) or opening
+        return Resolution(question, subject, _joined(subject, own))
+    standalone = _joined(opening, own)
     return Resolution(question, _joined(_ATTRIBUTE.sub(" ", opening), own), standalone)
 
 

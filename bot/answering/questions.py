@@ -94,7 +94,8 @@ class AnswerKind(Enum):
 # How people wrap a question: "Tell me who…", "I'd like to know when…", "Can you say
 # how many…". The wrapper is dropped before the question words are read.
 _WRAPPER = re.compile(
-    r"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi|no|nope|sorry|oops|actually|wait)[,.!\s]+)*"
+    r"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi|no|nope|sorry|oops|actually|wait|correction)"
+    r"[,.!\s]+)*"
     r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show|give|remind)\s+me"
     # "Could you say who…", not "Would you say it was fair?", a yes/no question.
     r"|(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:say|explain)"
@@ -106,9 +107,16 @@ _WRAPPER = re.compile(
     r"|i(?:'m|’m|\s+am)\s+(?:curious|wondering)(?:\s+about)?|i\s+wonder"
     r"|(?:any\s+idea|find\s+out|explain)"
     # A corrected question: "no, I meant which groups…", "sorry, I was asking who…".
-    r"|i\s+meant?|i\s+was\s+asking(?:\s+about)?)\b[,:\s]*",
+    r"|i\s+meant?|i\s+was\s+asking(?:\s+about)?"
+    # A change of topic announced: "Different question: …", "Changing topic — …".
+    r"|(?:a\s+)?(?:different|new|another|other|separate|unrelated)\s+(?:question|topic|subject)"
+    r"|change\s+of\s+(?:subject|topic)|chang(?:e|ing)\s+(?:the\s+)?(?:subject|topic)"
+    r"|on\s+(?:a\s+)?(?:different|another|other|separate)\s+(?:note|topic|subject)"
+    r"|moving\s+on)\b[,:;\s—–-]*",
     re.IGNORECASE,
 )
+# "And when did…", "so who…": the question words come after it.
+_LEADING_CONJUNCTION = re.compile(r"^\s*(?:(?:and|so|but|then|also|plus)[,\s]+)+", re.IGNORECASE)
 _LIST_VERB = re.compile(r"^\s*(?:please\s+)?(?:list|name|enumerate)\b", re.IGNORECASE)
 _YES_NO = re.compile(
     r"^\s*(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|should|"
@@ -200,7 +208,7 @@ def spell_out(text: str) -> str:
 def unwrap(question: str) -> str:
     """The question without a polite or indirect wrapper ("Tell me which …" -> "which …")."""
     stripped = _WRAPPER.sub("", question, count=1)
-    return stripped if stripped.strip() else question
+    return stripped if any(ch.isalnum() for ch in stripped) else question
 
 
 _PLACE_WORDS = r"(?:city|country|state|town|village|county|region|province|island|place|venue)"
@@ -217,6 +225,34 @@ _ACRONYM_ASK = re.compile(
 )
 # Between the words of a name: "Society for the Protection of…".
 _SMALL_WORDS = r"\s+(?:(?:of|for|and|the|on|in|to|at)\s+)*"
+# "What is/was [the, X's, up to three words] <attribute>": the attribute names the kind.
+_ATTRIBUTE_KINDS = {
+    "date": AnswerKind.WHEN,
+    "year": AnswerKind.WHEN,
+    "month": AnswerKind.WHEN,
+    "time": AnswerKind.WHEN,
+    "day": AnswerKind.DAY,
+    "age": AnswerKind.NUMBER,
+    "number": AnswerKind.NUMBER,
+    "price": AnswerKind.NUMBER,
+    "cost": AnswerKind.NUMBER,
+    "amount": AnswerKind.NUMBER,
+    "total": AnswerKind.NUMBER,
+    "location": AnswerKind.WHERE,
+    "place": AnswerKind.WHERE,
+    "venue": AnswerKind.WHERE,
+    "address": AnswerKind.WHERE,
+    "name": AnswerKind.NAME,
+    "reason": AnswerKind.REASON,
+    "cause": AnswerKind.REASON,
+    "duration": AnswerKind.DURATION,
+}
+_ATTRIBUTE_ASK = re.compile(
+    r"^\s*what(?:'s|’s|s|\s+is|\s+was|\s+are|\s+were)\s+"
+    r"(?:(?:the|his|her|its|their|that|this)\s+)?(?:[\w-]+(?:'s|’s|s'|s’)?\s+){0,3}?"
+    rf"(?P<attribute>{'|'.join(_ATTRIBUTE_KINDS)})s?\b",
+    re.IGNORECASE,
+)
 _KIND_RULES = [
     (_ACRONYM_ASK, AnswerKind.EXPANSION),
     (
@@ -224,6 +260,8 @@ _KIND_RULES = [
         AnswerKind.DAY,
     ),
     (re.compile(r"^\s*how\s+long\b", re.I), AnswerKind.DURATION),
+    (_ATTRIBUTE_ASK, None),  # "What was the exact date…", "what is the ally's name?"
+    (re.compile(r"^\s*what\s+(?:is|was|are|were)\b.*\bcalled\s*\??\s*$", re.I), AnswerKind.NAME),
     (
         re.compile(
             r"\bhow\s+(?:many|much|old)\b|\bwhat\s+(?:age|number|percentage|amount|sum|price)\b",
@@ -287,14 +325,14 @@ def answer_kind(question: str) -> AnswerKind:
     ellipsis = _ELLIPSIS.match(question) or _ELLIPSIS.match(unwrap(question))
     if ellipsis:
         return _ELLIPSIS_KINDS[ellipsis.group(1).lower()]
-    question = unwrap(question)
+    question = _LEADING_CONJUNCTION.sub("", unwrap(question))
     if _LIST_VERB.search(question):
         return AnswerKind.LIST
     if _PLURAL_ASK.search(question):
         return AnswerKind.LIST
     for pattern, kind in _KIND_RULES:
-        if pattern.search(question):
-            return kind
+        if found := pattern.search(question):
+            return kind or _ATTRIBUTE_KINDS[found.group("attribute").lower()]
     if _YES_NO.search(question):
         return AnswerKind.YES_NO
     return AnswerKind.OTHER
