@@ -115,6 +115,37 @@ def test_an_ellipsis_is_searched_as_the_thread_question() -> None:
     )
 
 
+def test_it_takes_the_thing_the_answer_named() -> None:
+    club = history(
+        (
+            "Which club did Tom Pascoe row for?",
+            "Pascoe, 71, had rowed for the Kelbridge Rowing Club since 1990, the Harbour "
+            "Trust said. [1]",
+        )
+    )
+
+    # Of the bodies the answer names, the one beside the question's words.
+    assert resolve_followup("when was it founded?", club) == (
+        "Which club did Tom Pascoe row for? when was Kelbridge Rowing Club founded?"
+    )
+    assert resolve_followup("who runs it?", club).endswith("who runs Kelbridge Rowing Club?")
+    # "it" as an event, and "they", name nothing: the thread's question is searched.
+    assert "Kelbridge" not in resolve_followup("when did it happen?", club)
+    assert "Kelbridge" not in resolve_followup("when were they founded?", club)
+    # Nor does an answer that names nothing.
+    nothing = history(("Which club did Tom Pascoe row for?", "The articles don't say."))
+    assert resolve_followup("when was it founded?", nothing) == (
+        "Which club did Tom Pascoe row for? when was it founded?"
+    )
+    # A person the answer names is no body.
+    party = history(
+        ("Which party expelled Tom Pascoe?", "The Kelbridge Labour Party expelled Ann Hobbs. [1]")
+    )
+    assert resolve_followup("when did he join it?", party) == (
+        "Which party expelled Tom Pascoe? when did Tom Pascoe join Kelbridge Labour Party?"
+    )
+
+
 def test_a_bare_ellipsis_asks_about_the_previous_question() -> None:
     bridge = history(
         ("How much will the Kelbridge bridge cost?", "£4.2 million [1]"),

@@ -8,8 +8,10 @@
   thread (the latest one that stood on its own): it brings the subject, the new
   one the kind of answer wanted. A bare ellipsis ("And when?") takes the previous
   question as it was searched instead, which holds the opening's subject and what
-  was asked since. Words that only name that kind ("the date") or
-  only lean on the conversation ("else", "actually") are left out of the search.
+  was asked since. Words that only name that kind ("the date") or only lean on the
+  conversation ("else", "actually") are left out of the search.
+- "it" after a question asking which body or name takes the one the answer gave:
+  "when was it founded?" after "Which club did he row for?" asks about that club.
 - "what about X?" asks the opening question again about X.
 - A question that stands on its own starts a new topic and borrows nothing.
 
@@ -23,8 +25,16 @@ from dataclasses import dataclass
 
 from bot.answering.memory import Turn
 from bot.answering.names import names, person_names
-from bot.answering.questions import AnswerKind, answer_kind, spell_out, topic_terms, unwrap
-from bot.answering.references import name_the_person, references
+from bot.answering.questions import (
+    AnswerKind,
+    answer_kind,
+    kind_spans,
+    spell_out,
+    topic_terms,
+    unwrap,
+)
+from bot.answering.references import name_the_person, name_the_thing, references
+from index.terms import content_terms
 
 # A question naming less than this of its own (`own_terms`) cannot stand on its own:
 # "When?", "and the date?", "how old is he?".
@@ -74,6 +84,7 @@ _PHRASE = re.compile(
     rf"\b({_PREPOSITIONS})\s+((?:(?!\b(?:{_PHRASE_END})\b)[^?.!,;])+)", re.IGNORECASE
 )
 _MARKER = re.compile(r"\s*\[\d+\]")
+_ANSWER_WORD = re.compile(r"[\w'’\-]+")
 # How much of an answer identifies it in the message that showed it.
 _ANSWER_PREFIX = 200
 _WHO_IS = re.compile(r"^\s*(?:who|whom)\s+(?:is|was|are|were)\b", re.IGNORECASE)
@@ -139,8 +150,14 @@ def resolve(question: str, history: list[Turn]) -> Resolution:
     person = person_referent(own, history) if refs.person else None
     if person:
         own = name_the_person(own, person)
+    thing = thing_referent(history) if refs.thing else None
+    if thing and (named := name_the_thing(own, thing)) != own:
+        own = named
+    else:
+        thing = None
     elliptical = terms < _MIN_STANDALONE_TERMS
-    if not (elliptical or refs.thing or refs.context or (refs.person and not person)):
+    unresolved = (refs.thing and not thing) or (refs.person and not person)
+    if not (elliptical or unresolved or refs.context):
         return Resolution(question, own, own)
     if elliptical and not topic_terms(_ATTRIBUTE.sub(" ", own)):
         # "and the date?", "When?": its words name the kind of answer, and the topic is
@@ -203,6 +220,47 @@ def person_referent(question: str, history: list[Turn]) -> str | None:
         if not _mentions(question, name):
             return name
     return None
+
+
+def thing_referent(history: list[Turn]) -> str | None:
+    """The thing the previous answer named, when the previous question asked for one.
+
+    After "Which club did Tom Pascoe row for?" answered "Pascoe had rowed for the
+    Kelbridge Rowing Club since 1990, the Harbour Trust said", "when was it founded?"
+    asks about the Kelbridge Rowing Club: of the names of the kind asked that the
+    question did not use (for a body, not a person's), the one nearest the question's
+    words in the answer. None when no one name is nearest: the thread's question is
+    searched instead.
+    """
+    previous = history[-1]
+    kind = answer_kind(previous.question)
+    if kind not in (AnswerKind.ORG, AnswerKind.NAME):
+        return None
+    answer = _MARKER.sub("", previous.answer)
+    used = {word.lower() for name in names(previous.standalone) for word in name.split()}
+    people = set(person_names(answer)) if kind is AnswerKind.ORG else set()
+    offered = [
+        span
+        for span, _ in kind_spans(kind, answer, previous.standalone)
+        if not {word.lower() for word in span.group().split()} & used
+        and span.group().strip() not in people
+    ]
+    asked = set(content_terms(previous.standalone))
+    words = list(_ANSWER_WORD.finditer(answer))
+    held = [i for i, word in enumerate(words) if set(content_terms(word.group())) & asked]
+    if not offered or not held:
+        return None
+
+    def distance(span: re.Match[str]) -> int:
+        inside = [
+            i for i, w in enumerate(words) if span.start() < w.end() and w.start() < span.end()
+        ]
+        return min((abs(i - j) for i in held for j in inside), default=len(words))
+
+    ranked = sorted((distance(span), _DETERMINER.sub("", span.group().strip())) for span in offered)
+    if len(ranked) > 1 and ranked[0][0] == ranked[1][0] and ranked[0][1] != ranked[1][1]:
+        return None
+    return ranked[0][1]
 
 
 def _asked_about_instead(question: str) -> str | None:

@@ -117,6 +117,33 @@ def _has_words_before(question: str, position: int) -> bool:
     return any(w.lower() not in globals_helper.stopwords for w in words)
 
 
+# "it" as the subject of an event ("when did it happen?", "how long did it last?") is
+# what happened, not a thing an answer named.
+_EVENT_IT = re.compile(
+    r"\bit\s+(?:happen|occur|take\s+place|took\s+place|start|begin|began|end|last)",
+    re.IGNORECASE,
+)
+_IT = re.compile(r"\b(?:it|its)\b", re.IGNORECASE)
+
+
+def name_the_thing(question: str, name: str) -> str:
+    """`question` with "it"/"its" replaced by `name` ("when was it banned?" -> "when was
+    Resist banned?"), unchanged when its "it" points at nothing or at an event."""
+    if _EVENT_IT.search(question):
+        return question
+    expletive = {m.start() for m in _EXPLETIVE_IT.finditer(question)}
+    return _IT.sub(
+        lambda m: (
+            m.group()
+            if m.start() in expletive
+            else f"{name}'s"
+            if m.group().lower() == "its"
+            else name
+        ),
+        question,
+    )
+
+
 def name_the_person(question: str, name: str) -> str:
     """`question` with its person pronouns replaced by `name` ("his job" -> "Pascoe's job")."""
     possessives = {m.start() for m in _POSSESSIVE.finditer(question)}
