@@ -298,26 +298,17 @@ _KIND_RULES = [
 
 
 # An elliptical follow-up names only what it wants: "And the date?", "what about the place?"
+# Each such attribute asks for the kind it does in a full question, except that "and the
+# day?" asks for the date ("what day of the week" asks for a weekday).
+_ELLIPSIS_WORDS = "date year month time place location venue number amount total name reason"
+_ELLIPSIS_KINDS = {word: _ATTRIBUTE_KINDS[word] for word in _ELLIPSIS_WORDS.split()} | {
+    "day": AnswerKind.WHEN
+}
 _ELLIPSIS = re.compile(
     r"^\s*(?:and|so|what\s+about|how\s+about)?\s*(?:the\s+|its\s+|their\s+|his\s+|her\s+)?"
-    r"(date|day|year|month|time|place|location|venue|number|amount|total|name|reason)\s*\??\s*$",
+    rf"({'|'.join(_ELLIPSIS_KINDS)})\s*\??\s*$",
     re.IGNORECASE,
 )
-_ELLIPSIS_KINDS = {
-    "date": AnswerKind.WHEN,
-    "day": AnswerKind.WHEN,
-    "year": AnswerKind.WHEN,
-    "month": AnswerKind.WHEN,
-    "time": AnswerKind.WHEN,
-    "place": AnswerKind.WHERE,
-    "location": AnswerKind.WHERE,
-    "venue": AnswerKind.WHERE,
-    "number": AnswerKind.NUMBER,
-    "amount": AnswerKind.NUMBER,
-    "total": AnswerKind.NUMBER,
-    "name": AnswerKind.NAME,
-    "reason": AnswerKind.REASON,
-}
 
 
 def answer_kind(question: str) -> AnswerKind:

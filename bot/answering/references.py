@@ -127,8 +127,8 @@ _IT = re.compile(r"\b(?:it|its)\b", re.IGNORECASE)
 
 
 def name_the_thing(question: str, name: str) -> str:
-    """`question` with "it"/"its" replaced by `name` ("when was it banned?" -> "when was
-    Resist banned?"), unchanged when its "it" points at nothing or at an event."""
+    """`question` with "it"/"its" replaced by `name` ("when was it founded?" -> "when was
+    the Rowing Club founded?"), unchanged when its "it" points at nothing or at an event."""
     if _EVENT_IT.search(question):
         return question
     expletive = {m.start() for m in _EXPLETIVE_IT.finditer(question)}
