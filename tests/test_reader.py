@@ -155,6 +155,10 @@ def test_a_chat_typed_question_is_read_as_written() -> None:
         ("what's the name of the skipper", ("skipper",)),
         # Framing: "according to", modal verbs, "anything else".
         ("According to the police, who started the fire?", ("polic", "start", "fire")),
+        # The article itself is no topic: "according to the piece", "does the article say".
+        ("Who started the fire, according to the article?", ("start", "fire")),
+        ("What does the story say about the fire?", ("fire",)),
+        ("Who wrote the story about the fire?", ("write", "stori", "fire")),
         ("How many homes could lose power?", ("home", "lose", "power")),
         ("apart from the fire, did anything else happen", ("fire",)),
         # A request verb: "Name the…", "Describe…", "Give me…".
@@ -253,6 +257,15 @@ def test_words_that_only_say_what_is_asked_still_make_a_question_stand_alone() -
         (AnswerKind.NUMBER, "It sold for $1950 in March.", "How much did it sell for?", 1.0),
         (AnswerKind.NUMBER, "Some 2,019 members left in May.", "How many members left?", 1.0),
         (AnswerKind.NUMBER, "The chair, 64, met them on 3 May.", "How old is the chair?", 1.0),
+        # "How many X" is answered by a number of X, "how old" by an age; another number
+        # is weaker evidence.
+        (AnswerKind.NUMBER, "Four clubs signed up.", "How many members left?", 0.5),
+        (AnswerKind.NUMBER, "It has 300 paying members.", "How many members does it have?", 1.0),
+        (AnswerKind.NUMBER, "300 members left.", "How many club members left?", 1.0),
+        (AnswerKind.NUMBER, "One council ally spoke.", "How old is the mayor?", 0.5),
+        (AnswerKind.NUMBER, "The mayor died aged 85.", "What age was the mayor?", 1.0),
+        (AnswerKind.NUMBER, "An 85-year-old was rescued.", "How old was the man?", 1.0),
+        (AnswerKind.NUMBER, "He is 85 years old.", "how old is he", 1.0),
     ],
 )
 def test_kind_match_of_new_kinds(

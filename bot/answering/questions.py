@@ -6,7 +6,9 @@ question words, and the patterns look for dates, numbers, names and places.
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -349,6 +351,47 @@ def _names_anew(name: re.Match[str], asked: set[str]) -> bool:
     )
 
 
+# A number that does not count what "how many X" asks about, or is no one's age for
+# "how old": still a number, but weaker evidence ("four groups" for "how many members").
+_UNFIT_NUMBER = 0.5
+_HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w’'-]+\s+){0,2}[\w’'-]+)", re.IGNORECASE)
+_HOW_OLD = re.compile(r"\bhow\s+old\b|\bage\b|\baged\b", re.IGNORECASE)
+# Ages as news gives them: "Ann Hobbs, 85, said", "aged 85", "the age of 85", "an 85-year-old".
+_AGE_LEAD = re.compile(r"(?:\baged|\bage\s+of)\s+$", re.IGNORECASE)
+_AGE_TAIL = re.compile(r"^(?:-year-old\b|\s+years?\s+old\b)", re.IGNORECASE)
+_APPOSITION = (re.compile(r"[A-Za-z)],\s*$"), re.compile(r"^\s*,"))
+_COUNTED_WITHIN = 3  # words between a number and the noun it counts ("four far-left groups")
+
+
+def _number_fit(question: str) -> Callable[[str, re.Match[str]], bool] | None:
+    """For "how many X" or "how old", whether a number in a sentence counts X or is an age."""
+    if _HOW_OLD.search(question):
+        return _is_age
+    counted = _HOW_MANY.search(question)
+    if counted is None:
+        return None
+    # The words counted run up to the verb: "how many party members were...".
+    leading = itertools.takewhile(content_terms, counted.group(1).split())
+    nouns = {t for word in leading for t in content_terms(word)}
+    if not nouns:
+        return None
+
+    def counts(sentence: str, m: re.Match[str]) -> bool:
+        after = sentence[m.end() :].split()[: _COUNTED_WITHIN + 1]
+        return bool(nouns & set(content_terms(" ".join(after))))
+
+    return counts
+
+
+def _is_age(sentence: str, m: re.Match[str]) -> bool:
+    before, after = sentence[: m.start()], sentence[m.end() :]
+    return bool(
+        _AGE_LEAD.search(before)
+        or _AGE_TAIL.match(after)
+        or (_APPOSITION[0].search(before) and _APPOSITION[1].match(after))
+    )
+
+
 def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.Match[str], float]]:
     """The places where a sentence offers the kind of answer asked for, each with how well."""
     if kind is AnswerKind.WHEN:
@@ -360,8 +403,9 @@ def kind_spans(kind: AnswerKind, sentence: str, question: str) -> list[tuple[re.
         # not answered by a date.
         asked_numbers = {n.lower() for n in _PATTERNS["number"].findall(question)}
         dates = [m.span() for m in _PATTERNS["full_date"].finditer(sentence)]
+        fits = _number_fit(question)
         return [
-            (m, 1.0)
+            (m, 1.0 if fits is None or fits(sentence, m) else _UNFIT_NUMBER)
             for m in _PATTERNS["number"].finditer(sentence)
             if m.group().lower() not in asked_numbers
             and not (_YEAR.fullmatch(m.group()) and _BEFORE_YEAR.search(sentence[: m.start()]))
@@ -450,7 +494,11 @@ _FRAME = re.compile(
     r"|\bhow\s+many\s+(?:years|yrs)\s+old\b"
     r"|\bnames?\s+of\b"
     r"|\bwhat(?:'s|’s|s|\s+is|\s+are|\s+was|\s+were)\s+(?:the\s+|his\s+|her\s+|its\s+|their\s+)?names?\b"
+    # The article itself: "according to the piece", "what does the article say…".
+    r"|\b(?:according\s+to|in|from)\s+(?:the|this)\s+(?:article|piece|story)\b"
     r"|\baccording\s+to\b"
+    r"|\b(?:do|does|did)\s+(?:the|this)\s+(?:article|piece|story)"
+    r"(?:\s+(?:say|mention|state|report|describe|use|call)s?\b)?"
     # A request verb only says what is asked: "Name the four groups", "Describe the
     # protest", also after an earlier question ("Which groups…? list them"). "Give" and
     # "state" only before what they ask for: "State media said…" is about state media.
