@@ -60,16 +60,22 @@ class Judged:
 
 
 def cross_validate(
-    examples: list[Example], seed: int, withheld_weight: float = WITHHELD_WEIGHT
+    examples: list[Example],
+    seed: int,
+    withheld_weight: float = WITHHELD_WEIGHT,
+    by_file: bool = False,
 ) -> list[Judged]:
     """Every dialogue of `examples` (withheld readings aside) judged out of fold.
 
     The models of each fold are fitted on the other folds, and so is the calibration
     of its confidences: Platt scaling on the other folds' out-of-fold confidences.
+    With `by_file` each QA file is a fold: its dialogues are judged by models that
+    have seen no question of its writer.
     """
-    scored = out_of_fold(examples, seed, withheld_weight)
+    folds = file_folds(examples) if by_file else None
+    scored = out_of_fold(examples, seed, withheld_weight, folds)
     judged = []
-    for fold in range(FOLDS):
+    for fold in sorted({s.fold for s in scored}):
         others = [s for s in scored if s.fold != fold]
         slope, offset = platt_scaling([s.logit for s in others], [s.right for s in others])
         judged += [
@@ -83,6 +89,12 @@ def cross_validate(
             if s.fold == fold
         ]
     return judged
+
+
+def file_folds(examples: list[Example]) -> list[int]:
+    """One fold per QA file (`Example.source`), in the order of their names."""
+    sources = sorted({e.source for e in examples})
+    return [sources.index(e.source) for e in examples]
 
 
 def auc(judged: list[Judged]) -> float:
@@ -131,7 +143,10 @@ def render(rows: dict[str, list[dict[str, float]]], seeds: int) -> str:
             mean = float(np.mean(values)) if values else float("nan")
             cells.append(f"{form.format(mean):>{len(title)}}")
         lines.append(f"{name:{width}}" + "  ".join(cells))
-    lines.append(f"(means over {seeds} deals of the dialogues into {FOLDS} folds)")
+    if seeds:
+        lines.append(f"(means over {seeds} deals of the dialogues into {FOLDS} folds)")
+    else:
+        lines.append("(each QA file judged by models fitted on the others)")
     return "\n".join(lines)
 
 
@@ -148,19 +163,26 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=_positive, default=5, help="deals into folds to average over"
     )
+    parser.add_argument(
+        "--by-file",
+        action="store_true",
+        help="one fold per QA file instead of --seeds deals: how the reader does on "
+        "questions by a writer it has not seen (one file a writer)",
+    )
     add_fit_arguments(parser)
     args = parser.parse_args()
     data = collect_all(args)
     examples = data.train + data.dev
     cut = args.cost_wrong / (1.0 + args.cost_wrong)
     rows: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for seed in range(args.seeds):
-        judged = cross_validate(examples, seed, args.withheld_weight)
+    # The file folds do not depend on a deal: one pass.
+    for seed in range(1 if args.by_file else args.seeds):
+        judged = cross_validate(examples, seed, args.withheld_weight, args.by_file)
         rows["all"].append(figures(judged, cut, args.cost_wrong))
         for source in sorted({j.source for j in judged}):
             mine = [j for j in judged if j.source == source]
             rows[source].append(figures(mine, cut, args.cost_wrong))
-    print(render(rows, args.seeds))
+    print(render(rows, 0 if args.by_file else args.seeds))
 
 
 if __name__ == "__main__":

@@ -358,13 +358,17 @@ class OutOfFold:
 
 
 def out_of_fold(
-    examples: list[Example], seed: int, withheld_weight: float = WITHHELD_WEIGHT
+    examples: list[Example],
+    seed: int,
+    withheld_weight: float = WITHHELD_WEIGHT,
+    folds: list[int] | None = None,
 ) -> list[OutOfFold]:
     """Every dialogue of `examples` (withheld readings aside), scored by models fitted
-    on the other folds of deal `seed`."""
-    folds = [fold_of(e, seed) for e in examples]
+    on the other folds of deal `seed` (or of the given `folds`, one per example)."""
+    if folds is None:
+        folds = [fold_of(e, seed) for e in examples]
     scored = []
-    for fold in range(FOLDS):
+    for fold in sorted(set(folds)):
         fitted = fit_models(
             [e for e, f in zip(examples, folds, strict=True) if f != fold], withheld_weight
         )

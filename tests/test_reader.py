@@ -605,6 +605,29 @@ def test_cross_validation_judges_every_dialogue_once_by_a_reader_without_it() ->
     )
 
 
+def test_cross_validation_by_file_judges_each_file_by_a_reader_fitted_on_the_others() -> None:
+    train_reader = load_script("train_reader")
+    cross_validate_reader = load_script("cross_validate_reader")
+    rng = np.random.default_rng(6)
+    examples = [
+        dataclasses.replace(
+            synthetic_example(train_reader, rng, i, i % 4 != 0), source=f"w/{'abc'[i % 3]}.jsonl"
+        )
+        for i in range(60)
+    ]
+    judged = cross_validate_reader.cross_validate(examples, seed=0, by_file=True)
+    assert sorted(j.source for j in judged) == sorted(["a.jsonl", "b.jsonl", "c.jsonl"] * 20)
+    # The deal does not matter: the folds are the files.
+    assert cross_validate_reader.cross_validate(examples, seed=3, by_file=True) == judged
+    scored = train_reader.out_of_fold(examples, 0, folds=cross_validate_reader.file_folds(examples))
+    held_out = [e for e in examples if e.source == "w/b.jsonl"]
+    fitted = train_reader.fit_models([e for e in examples if e.source != "w/b.jsonl"])
+    for s in (s for s in scored if s.example.source == "w/b.jsonl"):
+        assert s.logit == fitted.confidence_logit(s.example)[0]
+    assert len(held_out) == 20
+    assert cross_validate_reader.auc(judged) > 0.8
+
+
 def test_auc_counts_ties_as_half() -> None:
     cross_validate_reader = load_script("cross_validate_reader")
     judged = [
