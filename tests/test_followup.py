@@ -144,6 +144,11 @@ def test_it_takes_the_thing_the_answer_named() -> None:
     assert resolve_followup("when did he join it?", party) == (
         "Which party expelled Tom Pascoe? when did Tom Pascoe join Kelbridge Labour Party?"
     )
+    # Nor is one when a name was asked for: "it" is never a person.
+    boat = history(
+        ("Which of the boats was Ann Hobbs's?", "Tom Pascoe said the blue one was hers. [1]")
+    )
+    assert "Pascoe" not in resolve_followup("and when was it built?", boat)
 
 
 def test_a_bare_ellipsis_asks_about_the_previous_question() -> None:
@@ -167,6 +172,18 @@ def test_a_correction_of_an_ellipsis_is_an_ellipsis() -> None:
 
     assert resolved.search_text == "Where did Ann Hobbs announce the bridge?"
     assert Question.parse(resolved.question).kind is AnswerKind.DAY
+
+
+@pytest.mark.parametrize(
+    "corrected", ["nvm i meant when", "Never mind, I meant: when?", "my bad — I meant when"]
+)
+def test_a_correction_in_chat_words_is_an_ellipsis_too(corrected: str) -> None:
+    announced = history(("Where did Ann Hobbs announce the bridge?", "At the town hall. [1]"))
+
+    resolved = resolve(corrected, announced)
+
+    assert resolved.search_text == "Where did Ann Hobbs announce the bridge?"
+    assert Question.parse(resolved.question).kind is AnswerKind.WHEN
 
 
 def test_an_announced_change_of_topic_is_searched_without_its_announcement() -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from bot.answering.memory import Turn
 from bot.answering.names import names, person_names
 from bot.answering.questions import (
+    CORRECTION_LEAD,
     AnswerKind,
     answer_kind,
     kind_spans,
@@ -64,7 +65,8 @@ _WHAT_ABOUT = re.compile(
     re.IGNORECASE,
 )
 _CORRECTION = re.compile(
-    r"^\s*(?:(?:no|nope|sorry|oops|wait|actually|correction)[,.!\s]+)*i\s+meant?\b", re.IGNORECASE
+    rf"^\s*(?:{CORRECTION_LEAD}[,.!:;\s—–-]+)*i\s+meant?\b",
+    re.IGNORECASE,
 )
 # A question word or a verb: the words after "I meant" are a question, not just a name.
 _ASKS = re.compile(
@@ -238,7 +240,8 @@ def thing_referent(history: list[Turn]) -> str | None:
         return None
     answer = _MARKER.sub("", previous.answer)
     used = {word.lower() for name in names(previous.standalone) for word in name.split()}
-    people = set(person_names(answer)) if kind is AnswerKind.ORG else set()
+    # "it" is never a person, whatever kind of name was asked for.
+    people = set(person_names(answer))
     offered = [
         span
         for span, _ in kind_spans(kind, answer, previous.standalone)

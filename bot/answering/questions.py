@@ -95,9 +95,12 @@ class AnswerKind(Enum):
 
 # How people wrap a question: "Tell me who…", "I'd like to know when…", "Can you say
 # how many…". The wrapper is dropped before the question words are read.
+# What leads a corrected question in: "sorry, I meant…", "nvm i meant…", "Correction: I meant…".
+CORRECTION_LEAD = (
+    r"(?:no|nope|sorry|oops|wait|actually|correction|nvm|never\s+mind|my\s+bad|scratch\s+that)"
+)
 _WRAPPER = re.compile(
-    r"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi|no|nope|sorry|oops|actually|wait|correction)"
-    r"[,.!\s]+)*"
+    rf"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi|{CORRECTION_LEAD})[,.!:;\s—–-]+)*"
     r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show|give|remind)\s+me"
     # "Could you say who…", not "Would you say it was fair?", a yes/no question.
     r"|(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:say|explain)"
