@@ -526,8 +526,9 @@ class Collected:
 # How the examples were collected: a --cache made otherwise is collected again. Raise
 # COLLECTION_VERSION when what is collected changes without a feature's name changing.
 # 2: dev withheld readings; 3: names after function words; 4: kinds; 5: counted numbers
-# and ages; 6: "the article" read as framing; 7: "nvm, I meant…" corrections
-COLLECTION_VERSION = 7
+# and ages; 6: "the article" read as framing; 7: "nvm, I meant…" corrections; 8: "how
+# many" before "age"
+COLLECTION_VERSION = 8
 COLLECTED_WITH = (
     SHORTLIST_FEATURES,
     SENTENCE_FEATURES,

@@ -266,6 +266,7 @@ def test_words_that_only_say_what_is_asked_still_make_a_question_stand_alone() -
         (AnswerKind.NUMBER, "The mayor died aged 85.", "What age was the mayor?", 1.0),
         (AnswerKind.NUMBER, "An 85-year-old was rescued.", "How old was the man?", 1.0),
         (AnswerKind.NUMBER, "He is 85 years old.", "how old is he", 1.0),
+        (AnswerKind.NUMBER, "Some 300 people voted.", "How many people of that age voted?", 1.0),
     ],
 )
 def test_kind_match_of_new_kinds(

@@ -93,12 +93,12 @@ class AnswerKind(Enum):
     OTHER = "other"
 
 
-# How people wrap a question: "Tell me who…", "I'd like to know when…", "Can you say
-# how many…". The wrapper is dropped before the question words are read.
 # What leads a corrected question in: "sorry, I meant…", "nvm i meant…", "Correction: I meant…".
 CORRECTION_LEAD = (
     r"(?:no|nope|sorry|oops|wait|actually|correction|nvm|never\s+mind|my\s+bad|scratch\s+that)"
 )
+# How people wrap a question: "Tell me who…", "I'd like to know when…", "Can you say
+# how many…". The wrapper is dropped before the question words are read.
 _WRAPPER = re.compile(
     rf"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi|{CORRECTION_LEAD})[,.!:;\s—–-]+)*"
     r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show|give|remind)\s+me"
@@ -368,11 +368,9 @@ _COUNTED_WITHIN = 3  # words between a number and the noun it counts ("four far-
 
 def _number_fit(question: str) -> Callable[[str, re.Match[str]], bool] | None:
     """For "how many X" or "how old", whether a number in a sentence counts X or is an age."""
-    if _HOW_OLD.search(question):
-        return _is_age
     counted = _HOW_MANY.search(question)
     if counted is None:
-        return None
+        return _is_age if _HOW_OLD.search(question) else None
     # The words counted run up to the verb: "how many party members were...".
     leading = itertools.takewhile(content_terms, counted.group(1).split())
     nouns = {t for word in leading for t in content_terms(word)}
