@@ -57,6 +57,18 @@ def test_a_person_pronoun_takes_the_name_the_question_gave() -> None:
     )
 
 
+def test_a_person_the_question_named_in_lower_case_is_the_one_the_answer_spells() -> None:
+    typed = history(("who's tom pascoe in this?", "Ann Hobbs said Tom Pascoe, 71, rowed out. [1]"))
+
+    assert resolve_followup("what did the coastguard say about him?", typed) == (
+        "what did the coastguard say about Tom Pascoe?"
+    )
+    chat = history(("whos tom pascoe", "Ann Hobbs said Tom Pascoe, 71, rowed out. [1]"))
+    assert resolve_followup("what did the coastguard say about him?", chat) == (
+        "what did the coastguard say about Tom Pascoe?"
+    )
+
+
 def test_a_name_after_of_or_in_is_not_the_person() -> None:
     mayor = history((MAYOR, MAYOR_ANSWER))
 
@@ -337,6 +349,10 @@ def test_names_and_people() -> None:
     assert person_names("How old is the mayor of Kelbridge?") == []
     assert person_names("Did Pascoe meet the NHS team on Monday?") == ["Pascoe"]
     assert person_names("Retired keeper Tom Pascoe rowed out", single_words=False) == ["Tom Pascoe"]
+    # The start of a longer title ("Friends Of the Earth") is no one's name; a person
+    # "of the" council still is.
+    assert person_names("Ann Hobbs left Friends Of the Earth.", single_words=False) == ["Ann Hobbs"]
+    assert person_names("Ann Hobbs of the Harbour Trust said", single_words=False) == ["Ann Hobbs"]
 
 
 def test_naming_the_person() -> None:

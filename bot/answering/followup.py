@@ -89,7 +89,7 @@ _MARKER = re.compile(r"\s*\[\d+\]")
 _ANSWER_WORD = re.compile(r"[\w'’\-]+")
 # How much of an answer identifies it in the message that showed it.
 _ANSWER_PREFIX = 200
-_WHO_IS = re.compile(r"^\s*(?:who|whom)\s+(?:is|was|are|were)\b", re.IGNORECASE)
+_WHO_IS = re.compile(r"^\s*(?:who|whom)(?:\s+(?:is|was|are|were)\b|['’]s\b)", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 _SPACE_BEFORE_MARK = re.compile(r"\s+([?.!,;:])")
 
@@ -211,11 +211,14 @@ def person_referent(question: str, history: list[Turn]) -> str | None:
     name the follow-up itself uses is someone else ("what did Pascoe say about him?").
     """
     previous = history[-1]
-    asked = person_names(previous.standalone)
     answered = person_names(_MARKER.sub("", previous.answer), single_words=False)
+    # A name typed in lower case ("who's keir starmer?") is the one the answer spells.
+    asked = person_names(previous.standalone) + [
+        n for n in answered if _mentions(previous.standalone, n)
+    ]
     answered = [n for n in answered if n not in asked]
     asks_for_person = answer_kind(previous.question) is AnswerKind.WHO and not _WHO_IS.match(
-        previous.question
+        spell_out(previous.question)
     )
     candidates = answered + asked if asks_for_person else asked + answered
     for name in candidates + person_names(thread_opening(history)):

@@ -62,6 +62,10 @@ def person_names(text: str, single_words: bool = True) -> list[str]:
             continue  # an acronym, a body, a place or a date
         if not lowered - _TITLES or _PLACE_BEFORE.search(text[:start]):
             continue
+        # "Labour Against the Witchhunt": a run ending on a capitalised function word
+        # is the start of a longer title, a body's or a work's, not a person's name.
+        if words[-1].lower() in globals_helper.stopwords:
+            continue
         people.append(name)
     return list(dict.fromkeys(people))
 
