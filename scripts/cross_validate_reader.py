@@ -3,7 +3,7 @@
     python scripts/cross_validate_reader.py \
         --train tests/data/story_train.jsonl=STORE [--train QA=STORE ...] \
         --dev tests/data/story_dev_split.jsonl=STORE [--dev QA=STORE ...] \
-        [--seeds 5] [--cost-wrong 2] [--withheld-weight 1] [--cache FILE]
+        [--seeds 5 | --by-file] [--cost-wrong 2] [--withheld-weight 1] [--cache FILE]
 
 The same data and options as `scripts/train_reader.py` (and the same --cache). A dev
 split alone is a few dozen dialogues, too few to tell two versions of the reader
@@ -16,6 +16,9 @@ dialogue is asked by a reader that has not seen it:
   out-of-fold confidences, as train_reader.py calibrates on all of them. (Those come
   from models that saw this fold: a small optimism the shipped calibration lacks.)
 - this is repeated for --seeds different deals, and the figures are averaged.
+With --by-file the folds are the QA files instead, one pass: with one writer to a
+file, each writer's questions are judged by a reader fitted without any of them, as
+a new user's are (the dealt folds mix a writer's questions into every fold).
 
 Reported, pooled and per name of QA file (the weeks of RealTime QA, all called
 questions.jsonl, together):
