@@ -527,8 +527,9 @@ class Collected:
 # COLLECTION_VERSION when what is collected changes without a feature's name changing.
 # 2: dev withheld readings; 3: names after function words; 4: kinds; 5: counted numbers
 # and ages; 6: "the article" read as framing; 7: "nvm, I meant…" corrections; 8: "how
-# many" before "age"; 9: no person's name ends on a function word
-COLLECTION_VERSION = 9
+# many" before "age"; 9: no person's name ends on a function word; 10: ...on a
+# preposition or article only
+COLLECTION_VERSION = 10
 COLLECTED_WITH = (
     SHORTLIST_FEATURES,
     SENTENCE_FEATURES,

@@ -353,6 +353,7 @@ def test_names_and_people() -> None:
     # "of the" council still is.
     assert person_names("Ann Hobbs left Friends Of the Earth.", single_words=False) == ["Ann Hobbs"]
     assert person_names("Ann Hobbs of the Harbour Trust said", single_words=False) == ["Ann Hobbs"]
+    assert person_names("Jack Ma and Ann Will spoke", single_words=False) == ["Jack Ma", "Ann Will"]
 
 
 def test_naming_the_person() -> None:

@@ -30,6 +30,10 @@ _NOT_A_PERSON = frozenset(
         """,
     )
 )
+# Words that join the parts of a capitalised title: "Friends Of the Earth".
+_TITLE_JOINERS = frozenset(
+    re.findall(r"\w+", "a an the and or of in on at to for from by with against without under")
+)
 _TITLES = frozenset(re.findall(r"\w+", "mr mrs ms miss dr sir dame lord lady prof professor"))
 # "member of X", "in X", "on X": a place, a body or a date more often than a person.
 _PLACE_BEFORE = re.compile(
@@ -62,9 +66,10 @@ def person_names(text: str, single_words: bool = True) -> list[str]:
             continue  # an acronym, a body, a place or a date
         if not lowered - _TITLES or _PLACE_BEFORE.search(text[:start]):
             continue
-        # "Labour Against the Witchhunt": a run ending on a capitalised function word
-        # is the start of a longer title, a body's or a work's, not a person's name.
-        if words[-1].lower() in globals_helper.stopwords:
+        # "Labour Against the Witchhunt": a run ending on a capitalised preposition or
+        # article is the start of a longer title, a body's or a work's, not a person's
+        # name (one ending on other short words is: "Jack Ma", "Ann Will").
+        if words[-1].lower() in _TITLE_JOINERS:
             continue
         people.append(name)
     return list(dict.fromkeys(people))
