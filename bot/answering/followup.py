@@ -233,7 +233,7 @@ def thing_referent(history: list[Turn]) -> str | None:
     After "Which club did Tom Pascoe row for?" answered "Pascoe had rowed for the
     Kelbridge Rowing Club since 1990, the Harbour Trust said", "when was it founded?"
     asks about the Kelbridge Rowing Club: of the names of the kind asked that the
-    question did not use (for a body, not a person's), the one nearest the question's
+    question did not use, and that are not people's, the one nearest the question's
     words in the answer. None when no one name is nearest: the thread's question is
     searched instead.
     """

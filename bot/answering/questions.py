@@ -6,6 +6,7 @@ question words, and the patterns look for dates, numbers, names and places.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable
@@ -366,6 +367,8 @@ _APPOSITION = (re.compile(r"[A-Za-z)],\s*$"), re.compile(r"^\s*,"))
 _COUNTED_WITHIN = 3  # words between a number and the noun it counts ("four far-left groups")
 
 
+# Asked of every candidate sentence of a question: read the question once.
+@functools.lru_cache(maxsize=256)
 def _number_fit(question: str) -> Callable[[str, re.Match[str]], bool] | None:
     """For "how many X" or "how old", whether a number in a sentence counts X or is an age."""
     counted = _HOW_MANY.search(question)
