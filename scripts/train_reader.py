@@ -528,8 +528,9 @@ class Collected:
 # 2: dev withheld readings; 3: names after function words; 4: kinds; 5: counted numbers
 # and ages; 6: "the article" read as framing; 7: "nvm, I meant…" corrections; 8: "how
 # many" before "age"; 9: no person's name ends on a function word; 10: ...on a
-# preposition or article only
-COLLECTION_VERSION = 10
+# preposition or article only; 11: "he" and "him" in one question are two people, and
+# "which Labour figure" names no person
+COLLECTION_VERSION = 11
 COLLECTED_WITH = (
     SHORTLIST_FEATURES,
     SENTENCE_FEATURES,

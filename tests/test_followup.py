@@ -14,7 +14,7 @@ from bot.answering.followup import (
 from bot.answering.memory import Turn
 from bot.answering.names import names, person_names
 from bot.answering.questions import AnswerKind, Question
-from bot.answering.references import name_the_person, references
+from bot.answering.references import name_the_people, name_the_person, references, two_people
 
 RESCUE = "Who rescued the kayakers?"
 RESCUE_ANSWER = "Retired keeper Tom Pascoe rowed out in a storm to rescue them. [1]"
@@ -84,6 +84,29 @@ def test_him_is_not_the_person_the_question_names() -> None:
 
     assert resolve_followup("What did Pascoe say about him?", who_is) == (
         "Who is Tom Pascoe? What did Pascoe say about him?"
+    )
+
+
+def test_he_and_him_in_one_question_are_two_people() -> None:
+    # "him" would be "himself" if it were "he": the answer's person is done to...
+    attacked = history(("Who did Ann Hobbs criticise?", "She criticised Tom Pascoe. [1]"))
+    assert resolve_followup("what did she call him in the end?", attacked) == (
+        "what did Ann Hobbs call Tom Pascoe in the end?"
+    )
+    # ...unless the question asked who did it.
+    critic = history(("Who criticised Ann Hobbs?", "Tom Pascoe criticised Ann Hobbs. [1]"))
+    assert resolve_followup("what did he call her in the end?", critic) == (
+        "what did Tom Pascoe call Ann Hobbs in the end?"
+    )
+    # Not asked for a person: the question's names, then the answer's.
+    said = history(("What did Tom Pascoe say about Ann Hobbs?", "He said she was brave. [1]"))
+    assert resolve_followup("where did he first meet her?", said) == (
+        "where did Tom Pascoe first meet Ann Hobbs?"
+    )
+    # With one person known, "him" is left to the thread's question.
+    unanswered = history(("Who did Tom Pascoe criticise?", "The articles don't say."))
+    assert resolve_followup("what did he call him in the end?", unanswered) == (
+        "Who did Tom Pascoe criticise? what did Tom Pascoe call him in the end?"
     )
 
 
@@ -347,6 +370,8 @@ def test_names_and_people() -> None:
     assert names("Was Tom Pascoe paid by Sea Rescue Trust?") == ["Tom Pascoe", "Sea Rescue Trust"]
     assert person_names("Was Tom Pascoe paid by Sea Rescue Trust?") == ["Tom Pascoe"]
     assert person_names("How old is the mayor of Kelbridge?") == []
+    # "which Kelbridge councillor": a name between "which" and a noun says what kind.
+    assert person_names("Which Kelbridge councillor did Pascoe thank?") == ["Pascoe"]
     assert person_names("Did Pascoe meet the NHS team on Monday?") == ["Pascoe"]
     assert person_names("Retired keeper Tom Pascoe rowed out", single_words=False) == ["Tom Pascoe"]
     # The start of a longer title ("Friends Of the Earth") is no one's name; a person
@@ -354,6 +379,19 @@ def test_names_and_people() -> None:
     assert person_names("Ann Hobbs left Friends Of the Earth.", single_words=False) == ["Ann Hobbs"]
     assert person_names("Ann Hobbs of the Harbour Trust said", single_words=False) == ["Ann Hobbs"]
     assert person_names("Jack Ma and Ann Will spoke", single_words=False) == ["Jack Ma", "Ann Will"]
+
+
+def test_naming_two_people() -> None:
+    assert two_people("what did he call him?") and two_people("did she thank her?")
+    assert not two_people("did she thank her deputy?")
+    assert not two_people("what did her deputy say about her?")
+    assert not two_people("what did he say about his boat?")
+    assert name_the_people("did she thank him for her boat?", "Ann Hobbs", "Tom Pascoe") == (
+        "did Ann Hobbs thank Tom Pascoe for Ann Hobbs's boat?"
+    )
+    assert name_the_people("what did he call him?", "Tom Pascoe", None) == (
+        "what did Tom Pascoe call him?"
+    )
 
 
 def test_naming_the_person() -> None:

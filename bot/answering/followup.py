@@ -3,6 +3,8 @@
 - A person pronoun takes the name it stands for: "how old is he?" after "Who is
   Tom Pascoe?" is searched as "how old is Tom Pascoe?"; after "Who rescued the
   kayakers?" the name comes from the answer.
+- "he" and "him" in one question are two people: "What did he call him?" after
+  "Who did Loach attack?" is Loach and the person the answer names.
 - Ellipsis and other references ("and the date?", "when did that happen?", "what
   else was said there?") are searched together with the question that opened the
   thread (the latest one that stood on its own): it brings the subject, the new
@@ -34,7 +36,13 @@ from bot.answering.questions import (
     topic_terms,
     unwrap,
 )
-from bot.answering.references import name_the_person, name_the_thing, references
+from bot.answering.references import (
+    name_the_people,
+    name_the_person,
+    name_the_thing,
+    references,
+    two_people,
+)
 from index.terms import content_terms
 
 # A question naming less than this of its own (`own_terms`) cannot stand on its own:
@@ -89,6 +97,8 @@ _MARKER = re.compile(r"\s*\[\d+\]")
 _ANSWER_WORD = re.compile(r"[\w'’\-]+")
 # How much of an answer identifies it in the message that showed it.
 _ANSWER_PREFIX = 200
+# "Who did Loach attack?": the person after the auxiliary did it, the answer was done to.
+_AUXILIARY = r"(?:did|does|do|has|have|had|will|would|can|could)"
 _WHO_IS = re.compile(r"^\s*(?:who|whom)(?:\s+(?:is|was|are|were)\b|['’]s\b)", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 _SPACE_BEFORE_MARK = re.compile(r"\s+([?.!,;:])")
@@ -149,9 +159,16 @@ def resolve(question: str, history: list[Turn]) -> Resolution:
     what = _asked_about_instead(question)
     if what is not None:
         return _asked_about(what, opening)
-    person = person_referent(own, history) if refs.person else None
-    if person:
-        own = name_the_person(own, person)
+    person = None
+    if refs.person and two_people(own):
+        subject, other = people_referents(own, history)
+        own = name_the_people(own, subject, other)
+        # Both must be named for the question to stand alone.
+        person = subject if other else None
+    elif refs.person:
+        person = person_referent(own, history)
+        if person:
+            own = name_the_person(own, person)
     thing = thing_referent(history) if refs.thing else None
     if thing and (named := name_the_thing(own, thing)) != own:
         own = named
@@ -210,21 +227,51 @@ def person_referent(question: str, history: list[Turn]) -> str | None:
     "Who is Tom Pascoe?" or "Was Tom Pascoe paid?" the one the question names. A
     name the follow-up itself uses is someone else ("what did Pascoe say about him?").
     """
-    previous = history[-1]
-    answered = person_names(_MARKER.sub("", previous.answer), single_words=False)
-    # A name typed in lower case ("who's keir starmer?") is the one the answer spells.
-    asked = person_names(previous.standalone) + [
-        n for n in answered if _mentions(previous.standalone, n)
-    ]
-    answered = [n for n in answered if n not in asked]
-    asks_for_person = answer_kind(previous.question) is AnswerKind.WHO and not _WHO_IS.match(
-        spell_out(previous.question)
-    )
+    asked, answered, asks_for_person = _previous_people(history)
     candidates = answered + asked if asks_for_person else asked + answered
     for name in candidates + person_names(thread_opening(history)):
         if not _mentions(question, name):
             return name
     return None
+
+
+def people_referents(question: str, history: list[Turn]) -> tuple[str | None, str | None]:
+    """The names "he" and "him" of `question` stand for: two people from the previous turn.
+
+    After "Which rival did Loach attack?" he is Loach and him the one the answer names;
+    after "Who attacked Loach?" the other way round. Otherwise the previous question's
+    names in order, then the answer's. None for a person no turn named.
+    """
+    asked, answered, asks_for_person = _previous_people(history)
+    asked = [n for n in asked if not _mentions(question, n)]
+    answered = [n for n in answered if not _mentions(question, n)]
+    if asks_for_person:
+        named, answer = (asked or [None])[0], (answered or [None])[0]
+        did_it = named is not None and re.search(
+            rf"\b{_AUXILIARY}\s+{re.escape(named)}", history[-1].standalone, re.IGNORECASE
+        )
+        return (named, answer) if did_it else (answer, named)
+    people = [*asked, *answered, None, None]
+    return people[0], people[1]
+
+
+def _previous_people(history: list[Turn]) -> tuple[list[str], list[str], bool]:
+    """The people the previous question named, the others its answer named, and whether
+    it asked for a person ("Who rescued them?", not "Who is Tom Pascoe?")."""
+    previous = history[-1]
+    answered = person_names(_MARKER.sub("", previous.answer), single_words=False)
+    # A name typed in lower case ("who's keir starmer?") is the one the answer spells.
+    asked = list(
+        dict.fromkeys(
+            person_names(previous.standalone)
+            + [n for n in answered if _mentions(previous.standalone, n)]
+        )
+    )
+    answered = [n for n in answered if n not in asked]
+    asks_for_person = answer_kind(previous.question) is AnswerKind.WHO and not _WHO_IS.match(
+        spell_out(previous.question)
+    )
+    return asked, answered, asks_for_person
 
 
 def thing_referent(history: list[Turn]) -> str | None:

@@ -42,6 +42,9 @@ _PLACE_BEFORE = re.compile(
     re.IGNORECASE,
 )
 
+_WHICH_BEFORE = re.compile(r"\bwhich\s+$", re.IGNORECASE)
+_WORD_AFTER = re.compile(r"\s+[a-z]")
+
 
 def names(text: str, single_words: bool = True) -> list[str]:
     """Names in `text`, in order: runs of capitalised words ("Ken Loach", "Kelbridge Council").
@@ -65,6 +68,9 @@ def person_names(text: str, single_words: bool = True) -> list[str]:
         if any(w.isupper() and len(w) > 1 for w in words) or lowered & _NOT_A_PERSON:
             continue  # an acronym, a body, a place or a date
         if not lowered - _TITLES or _PLACE_BEFORE.search(text[:start]):
+            continue
+        # "Which Labour figure...?": a name between "which" and a noun says what kind.
+        if _WHICH_BEFORE.search(text[:start]) and _WORD_AFTER.match(text, start + len(name)):
             continue
         # "Labour Against the Witchhunt": a run ending on a capitalised preposition or
         # article is the start of a longer title, a body's or a work's, not a person's

@@ -56,7 +56,8 @@ _CONTRAST = re.compile(r"\b(?:else|other|others|another|the\s+same)\b", re.IGNOR
 _PERSON_PRONOUN = re.compile(r"\b(?:he|she|him|his|hers|her|himself|herself)\b", re.IGNORECASE)
 _THING_PRONOUN = re.compile(r"\b(?:it|its|they|them|their|theirs)\b", re.IGNORECASE)
 # "her budget", not "about her" or "her?".
-_POSSESSIVE_HER = rf"\bher\b(?!\s*(?:[?.!,;]|$|{_PREPOSITIONS}\b|and\b|or\b))"
+_HER_AS_OBJECT = rf"(?=\s*(?:[?.!,;]|$|{_PREPOSITIONS}\b|and\b|or\b))"
+_POSSESSIVE_HER = rf"\bher\b(?!{_HER_AS_OBJECT})"
 _POSSESSIVE = re.compile(rf"\b(?:his|hers)\b|{_POSSESSIVE_HER}", re.IGNORECASE)
 # Pronouns a question may itself give a person or thing for, if one comes before
 # them: possessives ("the mayor ... her budget") and subjects ("said it would").
@@ -142,6 +143,34 @@ def name_the_thing(question: str, name: str) -> str:
         ),
         question,
     )
+
+
+# "he" and "him" in one question are two people ("What did he call him?"): one would
+# be "himself". The subject pronoun and the possessives go together ("What did he say
+# about his party?"), the object pronoun names the other.
+_SUBJECT = re.compile(r"\b(?:he|she)\b", re.IGNORECASE)
+_OBJECT = re.compile(rf"\bhim\b|\bher\b{_HER_AS_OBJECT}", re.IGNORECASE)
+
+
+def two_people(question: str) -> bool:
+    """Whether `question` has a subject pronoun and an object pronoun: two people."""
+    return bool(_SUBJECT.search(question) and _OBJECT.search(question))
+
+
+def name_the_people(question: str, subject: str | None, other: str | None) -> str:
+    """`question` with "he"/"she" and the possessives replaced by `subject`, "him"/"her" by
+    `other` ("What did he call him?" -> "What did Loach call Starmer?"); a pronoun whose
+    person is None is left for the conversation to settle."""
+    objects = {m.start() for m in _OBJECT.finditer(question)}
+    possessives = {m.start() for m in _POSSESSIVE.finditer(question)}
+
+    def named(m: re.Match[str]) -> str:
+        name = other if m.start() in objects else subject
+        if name is None:
+            return m.group()
+        return f"{name}'s" if m.start() in possessives else name
+
+    return _PERSON_PRONOUN.sub(named, question)
 
 
 def name_the_person(question: str, name: str) -> str:
