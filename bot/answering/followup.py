@@ -3,8 +3,8 @@
 - A person pronoun takes the name it stands for: "how old is he?" after "Who is
   Tom Pascoe?" is searched as "how old is Tom Pascoe?"; after "Who rescued the
   kayakers?" the name comes from the answer.
-- "he" and "him" in one question are two people: "What did he call him?" after
-  "Who did Loach attack?" is Loach and the person the answer names.
+- "she" and "him" in one question are two people: "What did she call him?" after
+  "Who did Ann Hobbs attack?" is Ann Hobbs and the person the answer names.
 - Ellipsis and other references ("and the date?", "when did that happen?", "what
   else was said there?") are searched together with the question that opened the
   thread (the latest one that stood on its own): it brings the subject, the new
@@ -97,7 +97,7 @@ _MARKER = re.compile(r"\s*\[\d+\]")
 _ANSWER_WORD = re.compile(r"[\w'’\-]+")
 # How much of an answer identifies it in the message that showed it.
 _ANSWER_PREFIX = 200
-# "Who did Loach attack?": the person after the auxiliary did it, the answer was done to.
+# "Who did Ann Hobbs attack?": the person after the auxiliary did it, the answer was done to.
 _AUXILIARY = r"(?:did|does|do|has|have|had|will|would|can|could)"
 _WHO_IS = re.compile(r"^\s*(?:who|whom)(?:\s+(?:is|was|are|were)\b|['’]s\b)", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -238,8 +238,8 @@ def person_referent(question: str, history: list[Turn]) -> str | None:
 def people_referents(question: str, history: list[Turn]) -> tuple[str | None, str | None]:
     """The names "he" and "him" of `question` stand for: two people from the previous turn.
 
-    After "Which rival did Loach attack?" he is Loach and him the one the answer names;
-    after "Who attacked Loach?" the other way round. Otherwise the previous question's
+    After "Which rival did Ann Hobbs attack?" she is Ann Hobbs and him the one the answer
+    names; after "Who attacked Ann Hobbs?" the other way round. Otherwise the previous question's
     names in order, then the answer's. None for a person no turn named.
     """
     asked, answered, asks_for_person = _previous_people(history)
@@ -251,7 +251,7 @@ def people_referents(question: str, history: list[Turn]) -> tuple[str | None, st
             rf"\b{_AUXILIARY}\s+{re.escape(named)}", history[-1].standalone, re.IGNORECASE
         )
         return (named, answer) if did_it else (answer, named)
-    people = [*asked, *answered, None, None]
+    people: list[str | None] = [*asked, *answered, None, None]
     return people[0], people[1]
 
 

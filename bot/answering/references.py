@@ -159,7 +159,7 @@ def two_people(question: str) -> bool:
 
 def name_the_people(question: str, subject: str | None, other: str | None) -> str:
     """`question` with "he"/"she" and the possessives replaced by `subject`, "him"/"her" by
-    `other` ("What did he call him?" -> "What did Loach call Starmer?"); a pronoun whose
+    `other` ("What did she call him?" -> "What did Ann Hobbs call Tom Pascoe?"); a pronoun whose
     person is None is left for the conversation to settle."""
     objects = {m.start() for m in _OBJECT.finditer(question)}
     possessives = {m.start() for m in _POSSESSIVE.finditer(question)}
