@@ -246,7 +246,8 @@ def people_referents(question: str, history: list[Turn]) -> tuple[str | None, st
     asked = [n for n in asked if not _mentions(question, n)]
     answered = [n for n in answered if not _mentions(question, n)]
     if asks_for_person:
-        named, answer = (asked or [None])[0], (answered or [None])[0]
+        named = asked[0] if asked else None
+        answer = answered[0] if answered else None
         did_it = named is not None and re.search(
             rf"\b{_AUXILIARY}\s+{re.escape(named)}", history[-1].standalone, re.IGNORECASE
         )
