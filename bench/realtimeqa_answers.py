@@ -232,9 +232,8 @@ def file_name(n: int, url: str) -> str:
     return f"{n:03d}-{slug or 'article'}.md"
 
 
-def write_week(folder: Path, articles: list[Article], questions: list[QuizQuestion]) -> None:
-    """FOLDER/corpus/*.md (front matter + text) and FOLDER/questions.jsonl (eval format)."""
-    corpus = folder / "corpus"
+def write_corpus(corpus: Path, articles: list[Article]) -> None:
+    """CORPUS/*.md, front matter and text, as `storybot index --corpus CORPUS` reads them."""
     if corpus.exists():
         shutil.rmtree(corpus)
     corpus.mkdir(parents=True)
@@ -246,6 +245,11 @@ def write_week(folder: Path, articles: list[Article], questions: list[QuizQuesti
         )
         path = corpus / file_name(n, article.url or article.doc_id)
         path.write_text(f"---\n{front}---\n\n{article.text}\n", encoding="utf-8")
+
+
+def write_week(folder: Path, articles: list[Article], questions: list[QuizQuestion]) -> None:
+    """FOLDER/corpus/*.md (front matter + text) and FOLDER/questions.jsonl (eval format)."""
+    write_corpus(folder / "corpus", articles)
     lines = [
         json.dumps(
             {"id": q.id, "turns": [q.question], "expect_any": [q.answer]}, ensure_ascii=False

@@ -1,8 +1,16 @@
-"""The RealTime QA week splits: fixed by the dates alone, and the check weeks apart from all."""
+"""The RealTime QA week splits (fixed by the dates alone, the check weeks apart from all) and
+the news articles of the news QA files (in no week)."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from conftest import load_script
+from constants import DATA
+
+from bot.evaluation import load_dialogues
+from bot.evaluation.judging import fact_in
 
 WEEKS = 52  # the quiz weeks of 2024
 
@@ -31,3 +39,22 @@ def test_check_weeks_are_beside_test_or_dev_and_in_no_other_split() -> None:
     extra = split.extra_weeks(WEEKS, [n for n, p in used.items() if p != "train"])
     others = set(used) | set(extra["train"]) | set(extra["dev"])
     assert not (set(beside_test) | set(beside_dev)) & others
+
+
+def test_the_news_dev_articles_are_in_no_quiz_week_and_state_every_fact() -> None:
+    # Each news QA file asks about one article of ../shared, published before 2024 so
+    # that no 2024 quiz week (which reads a week or so of articles) holds it.
+    news = load_script("news_articles")
+    manifest = json.loads(news.MANIFEST.read_text(encoding="utf-8"))
+    assert sorted(manifest) == sorted(p.name for p in DATA.glob("news_dev_*.jsonl"))
+    data = news.DATA / "articles.jsonl.gz"
+    if not data.is_file():
+        pytest.skip(f"{data} is not here")
+    by_url = {item.url: item for item in news.load_news(data)}
+    for qa_name, url in manifest.items():
+        item = by_url[url]
+        assert item.published is not None and item.published.year < 2024, qa_name
+        article = news.to_article(item)
+        for dialogue in load_dialogues(DATA / qa_name):
+            for fact in dialogue.facts:
+                assert fact_in(article.text, fact), (qa_name, dialogue.id, fact)
