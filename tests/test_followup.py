@@ -379,6 +379,8 @@ def test_names_and_people() -> None:
     assert person_names("Ann Hobbs left Friends Of the Earth.", single_words=False) == ["Ann Hobbs"]
     assert person_names("Ann Hobbs of the Harbour Trust said", single_words=False) == ["Ann Hobbs"]
     assert person_names("Jack Ma and Ann Will spoke", single_words=False) == ["Jack Ma", "Ann Will"]
+    # An initial is no acronym.
+    assert person_names("In May, Jason M. Allen won", single_words=False) == ["Jason M. Allen"]
 
 
 def test_naming_two_people() -> None:

@@ -65,7 +65,8 @@ def person_names(text: str, single_words: bool = True) -> list[str]:
     for name, start in _name_spans(text, single_words):
         words = name.split()
         lowered = {w.lower().strip(".") for w in words}
-        if any(w.isupper() and len(w) > 1 for w in words) or lowered & _NOT_A_PERSON:
+        # "M." of "Jason M. Allen" is an initial, not an acronym.
+        if any(len(w.strip(".")) > 1 and w.isupper() for w in words) or lowered & _NOT_A_PERSON:
             continue  # an acronym, a body, a place or a date
         if not lowered - _TITLES or _PLACE_BEFORE.search(text[:start]):
             continue
