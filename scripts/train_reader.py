@@ -529,8 +529,9 @@ class Collected:
 # and ages; 6: "the article" read as framing; 7: "nvm, I meant…" corrections; 8: "how
 # many" before "age"; 9: no person's name ends on a function word; 10: ...on a
 # preposition or article only; 11: "he" and "him" in one question are two people, and
-# "which Labour figure" names no person; 12: an initial ("M.") is no acronym
-COLLECTION_VERSION = 12
+# "which Labour figure" names no person; 12: an initial ("M.") is no acronym;
+# 13: sentences split knowing news abbreviations ("Sen.", "p.m.")
+COLLECTION_VERSION = 13
 COLLECTED_WITH = (
     SHORTLIST_FEATURES,
     SENTENCE_FEATURES,
