@@ -530,8 +530,9 @@ class Collected:
 # many" before "age"; 9: no person's name ends on a function word; 10: ...on a
 # preposition or article only; 11: "he" and "him" in one question are two people, and
 # "which Labour figure" names no person; 12: an initial ("M.") is no acronym;
-# 13: sentences split knowing news abbreviations ("Sen.", "p.m.")
-COLLECTION_VERSION = 13
+# 13: sentences split knowing news abbreviations ("Sen.", "p.m."); 14: "diff question", "anyway"
+# announce a new topic; names with hyphens and digits ("F-35")
+COLLECTION_VERSION = 14
 COLLECTED_WITH = (
     SHORTLIST_FEATURES,
     SENTENCE_FEATURES,

@@ -231,6 +231,27 @@ def test_an_announced_change_of_topic_is_searched_without_its_announcement() -> 
     assert parsed.kind is AnswerKind.NUMBER
 
 
+@pytest.mark.parametrize(
+    "announced",
+    [
+        "Different question: which other groups did the mayor name?",
+        "ok diff question - which other groups did the mayor name",
+        "anyway, which other groups did the mayor name",
+    ],
+)
+def test_an_announced_change_of_topic_borrows_nothing_of_the_thread(announced: str) -> None:
+    bridge = history(("How much will the Kelbridge bridge cost?", "£4.2 million [1]"))
+
+    searched = resolve_followup(announced, bridge)
+    assert searched.rstrip("?") == "which other groups did the mayor name"
+
+
+def test_an_announced_change_of_topic_still_names_the_person() -> None:
+    who = history(("Who is Tom Pascoe?", "Tom Pascoe, 71, rowed out. [1]"))
+
+    assert resolve_followup("Different question: how old is he?", who) == "how old is Tom Pascoe?"
+
+
 def test_what_about_asks_the_thread_question_again() -> None:
     mayor = history(("How old is Ann Hobbs?", MAYOR_ANSWER))
 
@@ -379,6 +400,12 @@ def test_names_and_people() -> None:
     assert person_names("Ann Hobbs left Friends Of the Earth.", single_words=False) == ["Ann Hobbs"]
     assert person_names("Ann Hobbs of the Harbour Trust said", single_words=False) == ["Ann Hobbs"]
     assert person_names("Jack Ma and Ann Will spoke", single_words=False) == ["Jack Ma", "Ann Will"]
+    assert names("The J-20, the Su-57 and DALL-E met Jean-Luc O'Neill") == [
+        "J-20",
+        "Su-57",
+        "DALL-E",
+        "Jean-Luc O'Neill",
+    ]
     # An initial is no acronym.
     assert person_names("In May, Jason M. Allen won", single_words=False) == ["Jason M. Allen"]
 

@@ -15,7 +15,8 @@
 - "it" after a question asking which body or name takes the one the answer gave:
   "when was it founded?" after "Which club did he row for?" asks about that club.
 - "what about X?" asks the opening question again about X.
-- A question that stands on its own starts a new topic and borrows nothing.
+- A question that stands on its own starts a new topic and borrows nothing; so does
+  one that announces it ("Different question: which other groups…?").
 
 The thread is bounded: one opening question, one name, from the last few turns.
 """
@@ -29,6 +30,7 @@ from bot.answering.memory import Turn
 from bot.answering.names import names, person_names
 from bot.answering.questions import (
     CORRECTION_LEAD,
+    TOPIC_CHANGE,
     AnswerKind,
     answer_kind,
     kind_spans,
@@ -70,6 +72,10 @@ _LEAD_IN = re.compile(r"^\s*(?:(?:and|so|but|ok|okay|then)[,\s]+)*", re.IGNORECA
 _WHAT_ABOUT = re.compile(
     r"^\s*(?:and\s+|so\s+|but\s+)?(?:what|how)\s+about\s+(?P<what>.+?)\s*[?.!]*\s*$"
     r"|^\s*and\s+(?P<and>(?!(?:what|which|who|whom|whose|why|when|where|how)\b).+?)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+_ANNOUNCED = re.compile(
+    rf"^\s*(?:(?:ok(?:ay)?|so|and|hey|{CORRECTION_LEAD})[,.!:;\s—–-]+)*{TOPIC_CHANGE}\b",
     re.IGNORECASE,
 )
 _CORRECTION = re.compile(
@@ -155,6 +161,12 @@ def resolve(question: str, history: list[Turn]) -> Resolution:
     own = _clean(asked)
     terms = own_terms(own)
     refs = references(asked, terms)
+    if _ANNOUNCED.match(spell_out(question)):
+        # "Different question: …" borrows nothing of the thread but the person a
+        # pronoun names.
+        person = person_referent(own, history) if refs.person else None
+        own = name_the_person(own, person) if person else own
+        return Resolution(question, own, own)
     opening = _clean(_asked(thread_opening(history)))
     what = _asked_about_instead(question)
     if what is not None:

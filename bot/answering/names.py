@@ -11,7 +11,11 @@ import re
 
 from llama_index.core.utils import globals_helper
 
-_WORD = r"(?:[A-Z][a-z]+(?:['’\-][A-Za-z]+)*|[A-Z]{2,}|[A-Z]\.)"
+# "O'Neill", "Jean-Luc", "DALL-E", "Su-57", "F-35".
+_WORD = (
+    r"(?:(?:[A-Z][a-z]+|[A-Z]{2,}|[A-Z](?=['’]))(?:['’\-][A-Za-z0-9]+)*"
+    r"|[A-Z](?:-[A-Za-z0-9]+)+|[A-Z]\.)"
+)
 _RUN = re.compile(rf"{_WORD}(?:\s+{_WORD})*")
 # A name with one of these words names an organisation, a place or a date. (Months
 # that are also first names, such as May and June, are left out.)

@@ -98,6 +98,14 @@ class AnswerKind(Enum):
 CORRECTION_LEAD = (
     r"(?:no|nope|sorry|oops|wait|actually|correction|nvm|never\s+mind|my\s+bad|scratch\s+that)"
 )
+# How a change of topic is announced: "Different question: …", "diff q -", "Anyway, …".
+TOPIC_CHANGE = (
+    r"(?:(?:a\s+)?(?:different|diff|new|another|other|separate|unrelated)\s+"
+    r"(?:question|q|topic|subject)"
+    r"|change\s+of\s+(?:subject|topic)|chang(?:e|ing)\s+(?:the\s+)?(?:subject|topic)"
+    r"|on\s+(?:a\s+)?(?:different|another|other|separate)\s+(?:note|topic|subject)"
+    r"|moving\s+on|anyway)"
+)
 # How people wrap a question: "Tell me who…", "I'd like to know when…", "Can you say
 # how many…". The wrapper is dropped before the question words are read.
 _WRAPPER = re.compile(
@@ -115,10 +123,7 @@ _WRAPPER = re.compile(
     # A corrected question: "no, I meant which groups…", "sorry, I was asking who…".
     r"|i\s+meant?|i\s+was\s+asking(?:\s+about)?"
     # A change of topic announced: "Different question: …", "Changing topic — …".
-    r"|(?:a\s+)?(?:different|new|another|other|separate|unrelated)\s+(?:question|topic|subject)"
-    r"|change\s+of\s+(?:subject|topic)|chang(?:e|ing)\s+(?:the\s+)?(?:subject|topic)"
-    r"|on\s+(?:a\s+)?(?:different|another|other|separate)\s+(?:note|topic|subject)"
-    r"|moving\s+on)\b[,:;\s—–-]*",
+    rf"|{TOPIC_CHANGE})\b[,:;\s—–-]*",
     re.IGNORECASE,
 )
 # "And when did…", "so who…": the question words come after it.
