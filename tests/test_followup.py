@@ -406,6 +406,7 @@ def test_names_and_people() -> None:
         "DALL-E",
         "Jean-Luc O'Neill",
     ]
+    assert names("then I'll ask what Pascoe said") == ["Pascoe"]
     # An initial is no acronym.
     assert person_names("In May, Jason M. Allen won", single_words=False) == ["Jason M. Allen"]
 

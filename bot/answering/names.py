@@ -13,7 +13,7 @@ from llama_index.core.utils import globals_helper
 
 # "O'Neill", "Jean-Luc", "DALL-E", "Su-57", "F-35".
 _WORD = (
-    r"(?:(?:[A-Z][a-z]+|[A-Z]{2,}|[A-Z](?=['’]))(?:['’\-][A-Za-z0-9]+)*"
+    r"(?:(?:[A-Z][a-z]+|[A-Z]{2,}|[A-Z](?=['’][A-Z]))(?:['’\-][A-Za-z0-9]+)*"
     r"|[A-Z](?:-[A-Za-z0-9]+)+|[A-Z]\.)"
 )
 _RUN = re.compile(rf"{_WORD}(?:\s+{_WORD})*")
