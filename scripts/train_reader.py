@@ -524,14 +524,8 @@ class Collected:
 
 
 # How the examples were collected: a --cache made otherwise is collected again. Raise
-# COLLECTION_VERSION when what is collected changes without a feature's name changing.
-# 2: dev withheld readings; 3: names after function words; 4: kinds; 5: counted numbers
-# and ages; 6: "the article" read as framing; 7: "nvm, I meant…" corrections; 8: "how
-# many" before "age"; 9: no person's name ends on a function word; 10: ...on a
-# preposition or article only; 11: "he" and "him" in one question are two people, and
-# "which Labour figure" names no person; 12: an initial ("M.") is no acronym;
-# 13: sentences split knowing news abbreviations ("Sen.", "p.m."); 14: "diff question", "anyway"
-# announce a new topic; names with hyphens and digits ("F-35")
+# COLLECTION_VERSION when what is collected changes without a feature's name changing
+# (the commits that raised it say why).
 COLLECTION_VERSION = 14
 COLLECTED_WITH = (
     SHORTLIST_FEATURES,

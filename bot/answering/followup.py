@@ -30,6 +30,7 @@ from bot.answering.memory import Turn
 from bot.answering.names import names, person_names
 from bot.answering.questions import (
     CORRECTION_LEAD,
+    LEAD_IN,
     TOPIC_CHANGE,
     AnswerKind,
     answer_kind,
@@ -74,10 +75,7 @@ _WHAT_ABOUT = re.compile(
     r"|^\s*and\s+(?P<and>(?!(?:what|which|who|whom|whose|why|when|where|how)\b).+?)\s*[?.!]*\s*$",
     re.IGNORECASE,
 )
-_ANNOUNCED = re.compile(
-    rf"^\s*(?:(?:ok(?:ay)?|so|and|hey|{CORRECTION_LEAD})[,.!:;\s—–-]+)*{TOPIC_CHANGE}\b",
-    re.IGNORECASE,
-)
+_ANNOUNCED = re.compile(rf"^\s*{LEAD_IN}{TOPIC_CHANGE}\b", re.IGNORECASE)
 _CORRECTION = re.compile(
     rf"^\s*(?:{CORRECTION_LEAD}[,.!:;\s—–-]+)*i\s+meant?\b",
     re.IGNORECASE,

@@ -106,10 +106,12 @@ TOPIC_CHANGE = (
     r"|on\s+(?:a\s+)?(?:different|another|other|separate)\s+(?:note|topic|subject)"
     r"|moving\s+on|anyway)"
 )
+# Words that open a question without asking anything: "ok, ", "sorry - ", "nvm. ".
+LEAD_IN = rf"(?:(?:please|ok(?:ay)?|so|and|hey|hi|{CORRECTION_LEAD})[,.!:;\s—–-]+)*"
 # How people wrap a question: "Tell me who…", "I'd like to know when…", "Can you say
 # how many…". The wrapper is dropped before the question words are read.
 _WRAPPER = re.compile(
-    rf"^\s*(?:(?:please|ok(?:ay)?|so|and|hey|hi|{CORRECTION_LEAD})[,.!:;\s—–-]+)*"
+    rf"^\s*{LEAD_IN}"
     r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show|give|remind)\s+me"
     # "Could you say who…", not "Would you say it was fair?", a yes/no question.
     r"|(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:say|explain)"

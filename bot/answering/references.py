@@ -56,8 +56,9 @@ _CONTRAST = re.compile(r"\b(?:else|other|others|another|the\s+same)\b", re.IGNOR
 _PERSON_PRONOUN = re.compile(r"\b(?:he|she|him|his|hers|her|himself|herself)\b", re.IGNORECASE)
 _THING_PRONOUN = re.compile(r"\b(?:it|its|they|them|their|theirs)\b", re.IGNORECASE)
 # "her budget", not "about her" or "her?".
-_HER_AS_OBJECT = rf"(?=\s*(?:[?.!,;]|$|{_PREPOSITIONS}\b|and\b|or\b))"
-_POSSESSIVE_HER = rf"\bher\b(?!{_HER_AS_OBJECT})"
+# What follows "her" as an object: the end, a preposition, "and", "or".
+_AFTER_OBJECT = rf"\s*(?:[?.!,;]|$|{_PREPOSITIONS}\b|and\b|or\b)"
+_POSSESSIVE_HER = rf"\bher\b(?!{_AFTER_OBJECT})"
 _POSSESSIVE = re.compile(rf"\b(?:his|hers)\b|{_POSSESSIVE_HER}", re.IGNORECASE)
 # Pronouns a question may itself give a person or thing for, if one comes before
 # them: possessives ("the mayor ... her budget") and subjects ("said it would").
@@ -149,7 +150,7 @@ def name_the_thing(question: str, name: str) -> str:
 # be "himself". The subject pronoun and the possessives go together ("What did he say
 # about his party?"), the object pronoun names the other.
 _SUBJECT = re.compile(r"\b(?:he|she)\b", re.IGNORECASE)
-_OBJECT = re.compile(rf"\bhim\b|\bher\b{_HER_AS_OBJECT}", re.IGNORECASE)
+_OBJECT = re.compile(rf"\bhim\b|\bher\b(?={_AFTER_OBJECT})", re.IGNORECASE)
 
 
 def two_people(question: str) -> bool:
