@@ -267,6 +267,9 @@ def test_words_that_only_say_what_is_asked_still_make_a_question_stand_alone() -
         (AnswerKind.NUMBER, "An 85-year-old was rescued.", "How old was the man?", 1.0),
         (AnswerKind.NUMBER, "He is 85 years old.", "how old is he", 1.0),
         (AnswerKind.NUMBER, "Some 300 people voted.", "How many people of that age voted?", 1.0),
+        # "how many of the X" counts X too.
+        (AnswerKind.NUMBER, "It has 40 new boats.", "How many of the new boats sank?", 1.0),
+        (AnswerKind.NUMBER, "It has 40 staff.", "How many of the new boats sank?", 0.5),
     ],
 )
 def test_kind_match_of_new_kinds(

@@ -365,7 +365,12 @@ def _names_anew(name: re.Match[str], asked: set[str]) -> bool:
 # A number that does not count what "how many X" asks about, or is no one's age for
 # "how old": still a number, but weaker evidence ("four groups" for "how many members").
 _UNFIT_NUMBER = 0.5
-_HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w’'-]+\s+){0,2}[\w’'-]+)", re.IGNORECASE)
+# "how many of the new fighters" counts fighters.
+_HOW_MANY = re.compile(
+    r"\bhow\s+many\s+(?:of\s+(?:the|those|these|its|their|his|her|our)\s+)?"
+    r"((?:[\w’'-]+\s+){0,2}[\w’'-]+)",
+    re.IGNORECASE,
+)
 _HOW_OLD = re.compile(r"\bhow\s+old\b|\bage\b|\baged\b", re.IGNORECASE)
 # Ages as news gives them: "Ann Hobbs, 85, said", "aged 85", "the age of 85", "an 85-year-old".
 _AGE_LEAD = re.compile(r"(?:\baged|\bage\s+of)\s+$", re.IGNORECASE)
