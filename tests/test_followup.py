@@ -69,6 +69,21 @@ def test_a_person_the_question_named_in_lower_case_is_the_one_the_answer_spells(
     )
 
 
+def test_a_person_asked_for_by_role_is_the_one_the_answer_names() -> None:
+    # "Who is Kelbridge's mayor?" asks for a person, as "Who rescued them?" does: the
+    # answer names her, and "Kelbridge" is a place, not the person.
+    mayor = history(("Who is Kelbridge's mayor?", "Kelbridge Mayor Ann Hobbs, 52, spoke. [1]"))
+    assert resolve_followup("is she a member of the club?", mayor) == (
+        "is Mayor Ann Hobbs a member of the club?"
+    )
+    keeper = history(
+        ("whos the keeper in this story", "Tom Pascoe of the Sea Rescue movement rowed. [1]")
+    )
+    assert resolve_followup("was he paid by the coastguard?", keeper) == (
+        "was Tom Pascoe paid by the coastguard?"
+    )
+
+
 def test_a_name_after_of_or_in_is_not_the_person() -> None:
     mayor = history((MAYOR, MAYOR_ANSWER))
 
@@ -409,6 +424,15 @@ def test_names_and_people() -> None:
     assert names("then I'll ask what Pascoe said") == ["Pascoe"]
     # An initial is no acronym.
     assert person_names("In May, Jason M. Allen won", single_words=False) == ["Jason M. Allen"]
+    # A name before a word for a body says which body.
+    assert person_names("He compared the Sea Rescue movement to pirates", single_words=False) == []
+    # The office before a name starts the person's: the place before it is no part of it.
+    assert person_names("Kelbridge Mayor Ann Hobbs, 52, said", single_words=False) == [
+        "Mayor Ann Hobbs"
+    ]
+    assert person_names("Sea Rescue Trust Chairman Tom Pascoe said", single_words=False) == [
+        "Chairman Tom Pascoe"
+    ]
 
 
 def test_naming_two_people() -> None:

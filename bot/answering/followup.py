@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 from bot.answering.memory import Turn
-from bot.answering.names import names, person_names
+from bot.answering.names import identifying_words, names, person_names
 from bot.answering.questions import (
     CORRECTION_LEAD,
     LEAD_IN,
@@ -103,7 +103,13 @@ _ANSWER_WORD = re.compile(r"[\w'’\-]+")
 _ANSWER_PREFIX = 200
 # "Who did Ann Hobbs attack?": the person after the auxiliary did it, the answer was done to.
 _AUXILIARY = r"(?:did|does|do|has|have|had|will|would|can|could)"
-_WHO_IS = re.compile(r"^\s*(?:who|whom)(?:\s+(?:is|was|are|were)\b|['’]s\b)", re.IGNORECASE)
+# "Who is Tom Pascoe?" asks about the person it names; "Who is the bishop?" or "Who is
+# Carmel's mayor?" asks for a person by role, whom the answer names.
+_WHO_IS_NAMED = re.compile(
+    r"^\s*(?:who|whom)(?:\s+(?:is|was|are|were)\b|['’]s\b)"
+    r"(?!\s+(?:the|a|an|this|that|his|her|their|its|our)\b|\s+[\w\-]+['’]s\s)",
+    re.IGNORECASE,
+)
 _SPACES = re.compile(r"\s+")
 _SPACE_BEFORE_MARK = re.compile(r"\s+([?.!,;:])")
 
@@ -279,7 +285,7 @@ def _previous_people(history: list[Turn]) -> tuple[list[str], list[str], bool]:
         )
     )
     answered = [n for n in answered if n not in asked]
-    asks_for_person = answer_kind(previous.question) is AnswerKind.WHO and not _WHO_IS.match(
+    asks_for_person = answer_kind(previous.question) is AnswerKind.WHO and not _WHO_IS_NAMED.match(
         spell_out(previous.question)
     )
     return asked, answered, asks_for_person
@@ -406,9 +412,9 @@ def _shape(words: str) -> str:
 
 
 def _mentions(question: str, name: str) -> bool:
-    """Whether `question` uses a word of `name` ("Pascoe" of "Tom Pascoe")."""
+    """Whether `question` uses a word of `name` ("Pascoe" of "Tom Pascoe"; not "mayor")."""
     words = {w.lower() for w in re.findall(r"[\w'’\-]+", question)}
-    return any(part.lower() in words for part in name.split() if len(part) > 2)
+    return any(part.lower() in words for part in identifying_words(name) if len(part) > 2)
 
 
 def _asked(question: str) -> str:

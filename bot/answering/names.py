@@ -39,6 +39,18 @@ _TITLE_JOINERS = frozenset(
     re.findall(r"\w+", "a an the and or of in on at to for from by with against without under")
 )
 _TITLES = frozenset(re.findall(r"\w+", "mr mrs ms miss dr sir dame lord lady prof professor"))
+# Offices written before a name: "Carmel Mayor Jim Brainard" is Mayor Jim Brainard of Carmel.
+_OFFICES = frozenset(
+    re.findall(
+        r"\w+",
+        """
+        mayor governor gov senator sen president rev reverend father pastor bishop
+        archbishop cardinal judge minister chancellor secretary chairman chairwoman
+        councillor councilman councilwoman commissioner sheriff coach
+        """,
+    )
+)
+_TITLES_AND_OFFICES = _TITLES | _OFFICES
 # "member of X", "in X", "on X": a place, a body or a date more often than a person.
 _PLACE_BEFORE = re.compile(
     r"\b(?:of|in|at|on|from|near|into|across|outside|inside|throughout|since|until)\s+"
@@ -48,6 +60,7 @@ _PLACE_BEFORE = re.compile(
 
 _WHICH_BEFORE = re.compile(r"\bwhich\s+$", re.IGNORECASE)
 _WORD_AFTER = re.compile(r"\s+[a-z]")
+_LOWER_WORD_AFTER = re.compile(r"\s+([a-z]+)\b")
 
 
 def names(text: str, single_words: bool = True) -> list[str]:
@@ -66,8 +79,13 @@ def person_names(text: str, single_words: bool = True) -> list[str]:
     in an article's sentence a lone capital is as often a party or a place.
     """
     people = []
-    for name, start in _name_spans(text, single_words):
-        words = name.split()
+    for whole, start in _name_spans(text, single_words):
+        words = whole.split()
+        offices = [i for i, w in enumerate(words[1:-1], 1) if w.lower().strip(".") in _OFFICES]
+        if offices:
+            words = words[offices[-1] :]
+            start = text.index(words[0], start)
+        name = " ".join(words)
         lowered = {w.lower().strip(".") for w in words}
         # "M." of "Jason M. Allen" is an initial, not an acronym.
         if any(len(w.strip(".")) > 1 and w.isupper() for w in words) or lowered & _NOT_A_PERSON:
@@ -77,6 +95,11 @@ def person_names(text: str, single_words: bool = True) -> list[str]:
         # "Which Labour figure...?": a name between "which" and a noun says what kind.
         if _WHICH_BEFORE.search(text[:start]) and _WORD_AFTER.match(text, start + len(name)):
             continue
+        # "the Black Lives Matter movement", "the Carmel church": a name before a word
+        # for a body says which body.
+        after = _LOWER_WORD_AFTER.match(text, start + len(name))
+        if after and after.group(1) in _NOT_A_PERSON:
+            continue
         # "Labour Against the Witchhunt": a run ending on a capitalised preposition or
         # article is the start of a longer title, a body's or a work's, not a person's
         # name (one ending on other short words is: "Jack Ma", "Ann Will").
@@ -84,6 +107,11 @@ def person_names(text: str, single_words: bool = True) -> list[str]:
             continue
         people.append(name)
     return list(dict.fromkeys(people))
+
+
+def identifying_words(name: str) -> list[str]:
+    """The words of `name` that tell who it is: "Mayor Ann Hobbs" -> ["Ann", "Hobbs"]."""
+    return [w for w in name.split() if w.lower().strip(".") not in _TITLES_AND_OFFICES]
 
 
 def _name_spans(text: str, single_words: bool) -> list[tuple[str, int]]:
