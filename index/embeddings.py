@@ -224,7 +224,7 @@ def default_model_cache_dir() -> Path:
 
 
 def embed_model_id(settings: IndexSettings) -> str:
-    """The model a store records, e.g. 'local:all-MiniLM-L6-v2:int8-2'.
+    """The model a store records, e.g. 'local:all-MiniLM-L6-v2:int8-3'.
 
     The local id names the preparation too: another recipe gives other vectors.
     """

@@ -27,7 +27,7 @@ from index.namespaces import Namespace
 from index.shared import LeaseLock
 
 LIGHTHOUSE_TITLE = "Lighthouse keeper rescues stranded kayakers off the Cornish coast"
-LIGHTHOUSE_QUESTION = "Who rowed out to rescue the kayakers near Godrevy Point?"
+LIGHTHOUSE_QUESTION = "How old is the lighthouse keeper who rescued the kayakers?"
 REPLY_TIMEOUT = 180.0
 
 

@@ -38,19 +38,6 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def _has_vnni() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True
-    return "vnni" in flags or "amx" in flags
-
-
-# Without VNNI (AVX2 only), onnxruntime adds pairs of uint8 x int8 products in 16 bits,
-# which the int8 weights overflow: one short text falls to a cosine of 0.984.
-@pytest.mark.xfail(
-    not _has_vnni(), reason="int8 products saturate on CPUs without VNNI", strict=False
-)
 def test_matches_sentence_transformers_reference(embedded, reference) -> None:
     texts, expected = reference
     vectors = embedded
