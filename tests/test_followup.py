@@ -84,6 +84,28 @@ def test_a_person_asked_for_by_role_is_the_one_the_answer_names() -> None:
     )
 
 
+def test_which_and_a_word_for_a_person_asks_for_a_person() -> None:
+    # "Which Kelbridge figure…?" asks for a person as "Who…?" does: the one who did it
+    # is the one the answer names.
+    critic = history(
+        ("Which Kelbridge figure criticised Ann Hobbs?", "Tom Pascoe criticised Ann Hobbs. [1]")
+    )
+    assert resolve_followup("what did he call her in the end?", critic) == (
+        "what did Tom Pascoe call Ann Hobbs in the end?"
+    )
+
+
+def test_someone_known_by_a_tie_to_a_person_is_not_that_person() -> None:
+    # "the Hobbs ally" is not Ann Hobbs: with no one else named, "he" is left to the
+    # thread's question.
+    ally = history(
+        ("Which newspaper did the Hobbs ally speak to?", "One Hobbs ally told the Post. [1]")
+    )
+    assert resolve_followup("what did he say about the bridge?", ally) == (
+        "Which newspaper did the Hobbs ally speak to? what did he say about the bridge?"
+    )
+
+
 def test_a_name_after_of_or_in_is_not_the_person() -> None:
     mayor = history((MAYOR, MAYOR_ANSWER))
 
@@ -252,6 +274,8 @@ def test_an_announced_change_of_topic_is_searched_without_its_announcement() -> 
         "Different question: which other groups did the mayor name?",
         "ok diff question - which other groups did the mayor name",
         "anyway, which other groups did the mayor name",
+        "ok nvm. which other groups did the mayor name",
+        "Never mind - which other groups did the mayor name?",
     ],
 )
 def test_an_announced_change_of_topic_borrows_nothing_of_the_thread(announced: str) -> None:
@@ -426,6 +450,9 @@ def test_names_and_people() -> None:
     assert person_names("In May, Jason M. Allen won", single_words=False) == ["Jason M. Allen"]
     # A name before a word for a body says which body.
     assert person_names("He compared the Sea Rescue movement to pirates", single_words=False) == []
+    # A name before a word for someone tied to a person says whose ally or aide.
+    assert person_names("Which paper did the Hobbs ally speak to?") == []
+    assert person_names("Hobbs ally Tom Pascoe said", single_words=False) == ["Tom Pascoe"]
     # The office before a name starts the person's: the place before it is no part of it.
     assert person_names("Kelbridge Mayor Ann Hobbs, 52, said", single_words=False) == [
         "Mayor Ann Hobbs"

@@ -110,6 +110,16 @@ _WHO_IS_NAMED = re.compile(
     r"(?!\s+(?:the|a|an|this|that|his|her|their|its|our)\b|\s+[\w\-]+['’]s\s)",
     re.IGNORECASE,
 )
+# "Which Labour figure did Hobbs attack?" asks for a person as "Who…?" does.
+_WHICH_PERSON = re.compile(
+    r"^\s*(?:which|what)\s+(?:[\w'’\-]+\s+){0,2}?"
+    r"(?:person|people|man|men|woman|women|figure|politician|leader|official|minister|mp|"
+    r"candidate|member|player|actor|actress|artist|director|judge|spokes(?:man|woman|person)|"
+    r"journalist|reporter|writer|author|singer|rapper|musician|priest|pastor|bishop|officer|"
+    r"executive|boss|chief|founder|employee|staffer|worker|president|senator|governor|mayor|"
+    r"lawyer|doctor|teacher|student|ally|rival|critic)s?\b",
+    re.IGNORECASE,
+)
 _SPACES = re.compile(r"\s+")
 _SPACE_BEFORE_MARK = re.compile(r"\s+([?.!,;:])")
 
@@ -285,8 +295,10 @@ def _previous_people(history: list[Turn]) -> tuple[list[str], list[str], bool]:
         )
     )
     answered = [n for n in answered if n not in asked]
-    asks_for_person = answer_kind(previous.question) is AnswerKind.WHO and not _WHO_IS_NAMED.match(
-        spell_out(previous.question)
+    asked_as = _asked(previous.question)
+    asks_for_person = bool(_WHICH_PERSON.match(asked_as)) or (
+        answer_kind(previous.question) is AnswerKind.WHO
+        and not _WHO_IS_NAMED.match(spell_out(previous.question))
     )
     return asked, answered, asks_for_person
 

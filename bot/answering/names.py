@@ -51,6 +51,17 @@ _OFFICES = frozenset(
     )
 )
 _TITLES_AND_OFFICES = _TITLES | _OFFICES
+# Words for someone known by their tie to a person: "the Hobbs ally" is not Hobbs.
+_TIED_TO = frozenset(
+    re.findall(
+        r"\w+",
+        """
+        ally allies aide aides adviser advisers advisor advisors supporter supporters
+        loyalist loyalists critic critics rival rivals spokesman spokeswoman spokesperson
+        camp backer backers associate associates
+        """,
+    )
+)
 # "member of X", "in X", "on X": a place, a body or a date more often than a person.
 _PLACE_BEFORE = re.compile(
     r"\b(?:of|in|at|on|from|near|into|across|outside|inside|throughout|since|until)\s+"
@@ -96,9 +107,10 @@ def person_names(text: str, single_words: bool = True) -> list[str]:
         if _WHICH_BEFORE.search(text[:start]) and _WORD_AFTER.match(text, start + len(name)):
             continue
         # "the Black Lives Matter movement", "the Carmel church": a name before a word
-        # for a body says which body.
+        # for a body says which body; "the Hobbs ally", before a word for someone tied
+        # to a person, says whose ally, who is someone else.
         after = _LOWER_WORD_AFTER.match(text, start + len(name))
-        if after and after.group(1) in _NOT_A_PERSON:
+        if after and after.group(1) in _NOT_A_PERSON | _TIED_TO:
             continue
         # "Labour Against the Witchhunt": a run ending on a capitalised preposition or
         # article is the start of a longer title, a body's or a work's, not a person's

@@ -98,13 +98,16 @@ class AnswerKind(Enum):
 CORRECTION_LEAD = (
     r"(?:no|nope|sorry|oops|wait|actually|correction|nvm|never\s+mind|my\s+bad|scratch\s+that)"
 )
-# How a change of topic is announced: "Different question: …", "diff q -", "Anyway, …".
+# How a change of topic is announced: "Different question: …", "diff q -", "Anyway, …",
+# "nvm. …".
 TOPIC_CHANGE = (
     r"(?:(?:a\s+)?(?:different|diff|new|another|other|separate|unrelated)\s+"
     r"(?:question|q|topic|subject)"
     r"|change\s+of\s+(?:subject|topic)|chang(?:e|ing)\s+(?:the\s+)?(?:subject|topic)"
     r"|on\s+(?:a\s+)?(?:different|another|other|separate)\s+(?:note|topic|subject)"
-    r"|moving\s+on|anyway)"
+    r"|moving\s+on|anyway"
+    # "nvm. what did…": the question before is dropped ("nvm, I meant…" corrects it).
+    r"|(?:nvm|never\s+mind)(?![,.!:;\s—–-]*i\s+meant?\b))"
 )
 # Words that open a question without asking anything: "ok, ", "sorry - ", "nvm. ".
 LEAD_IN = rf"(?:(?:please|ok(?:ay)?|so|and|hey|hi|{CORRECTION_LEAD})[,.!:;\s—–-]+)*"
@@ -125,7 +128,7 @@ _WRAPPER = re.compile(
     # A corrected question: "no, I meant which groups…", "sorry, I was asking who…".
     r"|i\s+meant?|i\s+was\s+asking(?:\s+about)?"
     # A change of topic announced: "Different question: …", "Changing topic — …".
-    rf"|{TOPIC_CHANGE})\b[,:;\s—–-]*",
+    rf"|{TOPIC_CHANGE})\b[,.!:;\s—–-]*",
     re.IGNORECASE,
 )
 # "And when did…", "so who…": the question words come after it.
