@@ -526,7 +526,7 @@ class Collected:
 # How the examples were collected: a --cache made otherwise is collected again. Raise
 # COLLECTION_VERSION when what is collected changes without a feature's name changing
 # (the commits that raised it say why).
-COLLECTION_VERSION = 14
+COLLECTION_VERSION = 15
 COLLECTED_WITH = (
     SHORTLIST_FEATURES,
     SENTENCE_FEATURES,

@@ -158,9 +158,6 @@ SHORTLIST_FEATURES = (
 )
 MEANING_CANDIDATES = 10
 WEIGHTS_FILE = "reader_weights.json"
-# Candidates whose words are compared in meaning with the question's: word vectors
-# are the cost of the reader, so only the sentences that could win are compared.
-SOFT_CANDIDATES = 4
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")  # words and numbers
 _ENTITY = re.compile(r"\b(?:[A-Z][A-Za-z'’\-]+|[A-Z]{2,}|\d[\d,.]*)\b")
@@ -386,7 +383,6 @@ def sentence_features(
     terms = list(question.terms)
     total = sum(idf.get(t, 0.0) for t in terms) or 1.0
     present, exact = words.present, words.exact
-    first = meanings.astype(np.float64) + exact
     soft = exact.copy()
     own = [t for t in dict.fromkeys(content_terms(question.text)) if t in idf]
     own_total = sum(idf[t] for t in own) or 1.0
@@ -397,16 +393,16 @@ def sentence_features(
     worst = np.array([float(any(t not in p for t in terms)) for p in present])
     # Each term's best match over all candidates, shortlisted or not.
     term_best = {t: float(t in words.held) for t in terms}
-    shortlist = list(np.argsort(-first, kind="stable")[:SOFT_CANDIDATES])
     question_words = dict(surface_terms(" ".join(_question_words(question))))
-    # Which question terms each shortlisted sentence lacks, and its words: all the word
-    # vectors a question needs are fetched at once.
+    # Which question terms each sentence lacks, and its words: all the word vectors a
+    # question needs are fetched at once. Every shortlisted sentence is compared, so
+    # that "soft" means the same for each.
     lacking = {
         i: (
             [t for t in terms if t not in present[i]],
-            [w for _, w in surface_terms(candidates[i].text)],
+            [w for _, w in surface_terms(candidate.text)],
         )
-        for i in shortlist
+        for i, candidate in enumerate(candidates)
     }
     lacking = {i: (missing, said) for i, (missing, said) in lacking.items() if missing and said}
     found = vectors.get(
@@ -440,7 +436,7 @@ def sentence_features(
         "unseen_unmatched": sum(idf.get(t, 0.0) * (1.0 - term_best[t]) for t in missing_everywhere)
         / total,
         "term_absent": 1.0 - min((b for _, b in weighted), default=1.0),
-        "kind_absent": float(asked and not words.kinds[shortlist].max(initial=0.0) > 0),
+        "kind_absent": float(asked and not words.kinds.max(initial=0.0) > 0),
         "kind_other": float(question.kind is AnswerKind.OTHER),
         "yes_no": float(question.kind is AnswerKind.YES_NO),
     }
