@@ -33,6 +33,10 @@ class StoreMismatchError(StorybotError):
     """The store was built by another embedding model than the one configured."""
 
 
+class StoreDamagedError(StorybotError):
+    """Files the live index needs are gone (a Redis that lost its data, a deleted folder)."""
+
+
 class StoreUnavailableError(StorybotError):
     """The store's folder cannot be opened or written: a full disk, read-only, not permitted."""
 

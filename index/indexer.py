@@ -31,7 +31,12 @@ from llama_index.core.schema import BaseNode
 from index.articles import Article
 from index.chunking import article_documents, check_titles, make_splitter
 from index.embeddings import build_embed_model, embed_model_id
-from index.errors import IndexBusyError, StoreMismatchError, StoreUnavailableError
+from index.errors import (
+    IndexBusyError,
+    StoreDamagedError,
+    StoreMismatchError,
+    StoreUnavailableError,
+)
 from index.layers import Catalog
 from index.namespaces import Namespace
 from index.settings import IndexSettings
@@ -128,7 +133,7 @@ def preview(settings: IndexSettings, articles: Sequence[Article], rebuild: bool)
         return plan_changes(articles, {}, rebuild)
     if not rebuild:
         _check_model(live, embed_model_id(settings))
-    return plan_changes(articles, store.catalog(live).hashes(), rebuild)
+    return plan_changes(articles, _live_catalog(store, live, rebuild).hashes(), rebuild)
 
 
 def run_index(
@@ -203,7 +208,7 @@ def _run_locked(
     live = store.live()
     if live is not None and not rebuild:
         _check_model(live, embed_model_id(settings))
-    catalog = store.catalog(live) if live is not None else Catalog()
+    catalog = _live_catalog(store, live, rebuild)
     plan = plan_changes(articles, catalog.hashes(), rebuild)
     if not plan.has_work:
         # What a crashed run left is collected even when nothing changed.
@@ -229,6 +234,18 @@ def _run_locked(
     )
     chunks = store.catalog(generation).chunks()
     return IndexReport(plan, chunks, time.perf_counter() - started, generation.name)
+
+
+def _live_catalog(store: StoryStore, live: Generation | None, rebuild: bool) -> Catalog:
+    """What the live generation holds; nothing for a rebuild of a store that lost its files."""
+    if live is None:
+        return Catalog()
+    try:
+        return store.catalog(live)
+    except StoreDamagedError:
+        if rebuild:  # what to rebuild is read from the corpus, not the damaged index
+            return Catalog()
+        raise
 
 
 def _save_missing_term_stats(store: StoryStore, layers: Sequence[Collection]) -> None:

@@ -205,6 +205,12 @@ class StoryIndex:
         # A layer with no chunks has a manifest but no BM25 files.
         if folder is not None and (folder / "params.index.json").is_file():
             bm25 = load_bm25(folder)
+        elif folder is None and self.store.lost_files(collection):
+            # Alone, the layer still answers by its vectors; under others, the catalog
+            # refuses it, since what was removed above it would come back.
+            log.error(
+                "%s; until then it is searched by vectors only", self.store.damaged(collection.name)
+            )
         return _LoadedLayer(collection.name, collection.count(), vector_index, bm25)
 
     def retriever(self, top_k: int = 5, hybrid: bool = True) -> BaseRetriever:

@@ -41,6 +41,7 @@ from chromadb.errors import ChromaError, NotFoundError
 from index.errors import (
     IndexNotBuiltError,
     ServerUnavailable,
+    StoreDamagedError,
     StoreMismatchError,
     StoreUnavailableError,
 )
@@ -64,6 +65,9 @@ CRASH_AT_VARIABLE = "STORYBOT_CRASH_AT"
 CRASH_STEPS = ("embedded", "created", "written", "bm25", "switched", "dropped")
 # Chunks read per request when a whole collection is read back.
 PAGE_CHUNKS = 2_000
+# A layer collection's metadata key: true when the indexer wrote its files (BM25,
+# manifest, term statistics); layers of older versions do not have it.
+LAYER_FILES = "has_files"
 
 
 # What the operating system, SQLite and Chroma's Rust core say when storage fails,
@@ -321,14 +325,40 @@ class StoryStore:
                 shutil.rmtree(old, ignore_errors=True)
 
     def catalog(self, generation: Generation) -> Catalog:
-        """Which layer holds each live article of `generation` (index/layers.py)."""
+        """Which layer holds each live article of `generation` (index/layers.py).
+
+        Raises StoreDamagedError when a layer's manifest is lost: read from its chunks
+        instead, the articles removed above it would come back.
+        """
         manifests = []
         for layer in generation.layers:
             manifest = LayerManifest.read(self.local_bm25(layer.name))
+            if manifest is None and self.lost_files(layer):
+                raise self.damaged(layer.name)
             if manifest is None:  # a layer written before manifests: read what it holds
                 manifest = LayerManifest.from_metadatas(_all_metadatas(layer))
             manifests.append(manifest)
         return Catalog.fold(manifests)
+
+    def lost_files(self, layer: Collection) -> bool:
+        """Whether `layer` was written with its files (BM25, manifest) and they are gone."""
+        return bool((layer.metadata or {}).get(LAYER_FILES)) and self.local_bm25(layer.name) is None
+
+    def damaged(self, name: str) -> StoreDamagedError:
+        """The error for layer `name` whose files are gone, naming where they were."""
+        if self.bm25_shelf is not None:
+            from index.shared import describe
+
+            where = (
+                f"the Redis server at {describe(self.bm25_shelf.url)} (STORYBOT_REDIS_URL) "
+                "no longer has them: it lost its data"
+            )
+        else:
+            where = f"{self.bm25_dir(name)} is missing"
+        return StoreDamagedError(
+            f"the files of index layer {name} (its keyword index and list of articles) "
+            f"are gone: {where}. Run `storybot index --rebuild` to build the index again"
+        )
 
     def term_stats(self, layer: Collection) -> TermStats:
         """How many of the layer's chunks use each content term (index/terms.py)."""
@@ -429,6 +459,9 @@ class StoryStore:
                 "embed_model": embed_model,
                 "dimension": dimension,
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                # Its BM25 files and manifest are written before it goes live: a layer
+                # without them later lost them, and was not written before manifests.
+                LAYER_FILES: True,
             },
             embedding_function=None,
         )

@@ -17,7 +17,7 @@ import redis
 from conftest import make_settings, write_corpus
 from constants import ALLOTMENT_URL, LIGHTHOUSE_ID, STORY_ID
 
-from bot.errors import ConfigurationError, IndexBusyError, ServerUnavailable
+from bot.errors import ConfigurationError, IndexBusyError, ServerUnavailable, StoreDamagedError
 from index.articles import load_corpus
 from index.indexer import run_index
 from index.namespaces import Namespace, survey
@@ -85,6 +85,28 @@ def test_a_running_reader_follows_a_reindex_and_old_files_are_dropped(
     shelf = open_store(indexer).bm25_shelf
     assert shelf is not None
     assert shelf.names() == {third, fourth}
+
+
+def test_a_redis_that_lost_its_data_is_named_and_removed_articles_stay_removed(
+    server_settings, corpus: Path, embed_model
+) -> None:
+    indexer = server_settings("machine-a")
+    index(indexer)
+    (corpus / LIGHTHOUSE_ID).unlink()
+    assert index(indexer).plan.removed == [LIGHTHOUSE_ID]  # a layer over the base
+    shelf = open_store(indexer).bm25_shelf
+    assert shelf is not None
+    for name in shelf.names():  # Redis restarted without its data
+        shelf.drop(name)
+
+    reader = StoryIndex(server_settings("machine-b"), embed_model=embed_model)
+    with pytest.raises(StoreDamagedError, match=r"Redis server at redis://.*lost its data"):
+        reader.search("lighthouse keeper Godrevy", top_k=3)
+    with pytest.raises(StoreDamagedError, match="storybot index --rebuild"):
+        index(server_settings("machine-c"))
+
+    index(server_settings("machine-c"), rebuild=True)
+    assert LIGHTHOUSE_ID not in docs_of(reader.search("lighthouse keeper Godrevy", top_k=3))
 
 
 def test_a_reader_elsewhere_loads_each_layers_term_stats_from_redis(

@@ -54,6 +54,7 @@ class StoreFiles:
 
     live: str
     previous: str
+    live_layers: list[str]
     kept: set[str]  # the layers of the live and previous generations
     generations: set[str]
     segment_folders: set[str]
@@ -81,6 +82,7 @@ def store_files(store: Path) -> StoreFiles:
     return StoreFiles(
         live=pointer.get("live", ""),
         previous=pointer.get("previous", ""),
+        live_layers=layer_names(pointer, "live"),
         kept=set(layer_names(pointer, "live")) | set(layer_names(pointer, "previous")),
         generations={n for n in names if n.startswith(GENERATION_PREFIX)},
         segment_folders=folders,
@@ -246,6 +248,52 @@ def test_full_disk_under_the_store_is_reported_and_loses_nothing(
         assert again.returncode == 0, again.stderr
         assert again.stdout.strip().splitlines()[-1].startswith("1 added, 0 updated")
         assert_tidy(store)
+
+
+# ---------------------------------------------------------------- lost files
+
+
+def test_a_store_that_lost_a_layers_files_says_so_and_a_rebuild_repairs_it(
+    indexed_template: Path, tmp_path: Path, isolated_env: Path
+) -> None:
+    """Read from its chunks instead, the layers under a lost manifest would bring back the
+    articles it removed (as a Redis that lost its data would): the loss is named."""
+    corpus, store = copy_of(indexed_template, tmp_path)
+    (corpus / LIGHTHOUSE_ID).unlink()
+    removal = storybot(isolated_env, "index", "--corpus", corpus, "--store", store)
+    assert removal.returncode == 0, removal.stderr
+    files = store_files(store)
+    assert len(files.live_layers) == 2, files  # the removal is a layer over the base
+    assert OLD_TEXT not in search(isolated_env, store, "Who rescued the kayakers?")
+    shutil.rmtree(store / "bm25" / files.live)
+
+    lost = f"the files of index layer {files.live}"
+    for command in (["search", "Who rescued the kayakers?"], ["index", "--corpus", corpus]):
+        refused = storybot(isolated_env, *command, "--store", store)
+        assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+        assert lost in refused.stderr and "storybot index --rebuild" in refused.stderr
+        assert "Traceback" not in refused.stderr and OLD_TEXT not in refused.stdout
+
+    rebuilt = storybot(isolated_env, "index", "--corpus", corpus, "--store", store, "--rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert OLD_TEXT not in search(isolated_env, store, "Who rescued the kayakers?")
+    after = store_files(store)
+    assert after.live_layers == [after.live] and after.live in after.bm25, after
+
+
+def test_a_lone_layer_that_lost_its_files_is_searched_by_vectors_and_named(
+    indexed_template: Path, tmp_path: Path, isolated_env: Path
+) -> None:
+    corpus, store = copy_of(indexed_template, tmp_path)
+    live = store_files(store).live
+    shutil.rmtree(store / "bm25" / live)
+
+    assert OLD_TEXT in search(isolated_env, store, "Who rescued the kayakers?")
+    found = storybot(isolated_env, "search", "kayakers", "--store", store)
+    assert f"the files of index layer {live}" in found.stderr
+    assert "searched by vectors only" in found.stderr
+    refused = storybot(isolated_env, "index", "--corpus", corpus, "--store", store)
+    assert refused.returncode == 2 and "storybot index --rebuild" in refused.stderr
 
 
 # ---------------------------------------------------------------- a read-only store
