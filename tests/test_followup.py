@@ -95,6 +95,19 @@ def test_which_and_a_word_for_a_person_asks_for_a_person() -> None:
     )
 
 
+def test_she_after_a_woman_asked_about_by_role_is_that_woman() -> None:
+    # The answer names a man; "she" is the spokeswoman the question asked about, and
+    # the thread's question comes along, since a role names her less than a name would.
+    spokeswoman = history(
+        ("What did the council spokeswoman say?", "She said Tom Pascoe was brave. [1]")
+    )
+    assert resolve_followup("who opened the bridge, according to her?", spokeswoman) == (
+        "What did the council spokeswoman say? who opened the bridge, according to the"
+        " council spokeswoman?"
+    )
+    assert resolve_followup("what did he do?", spokeswoman).endswith("what did Tom Pascoe do?")
+
+
 def test_someone_known_by_a_tie_to_a_person_is_not_that_person() -> None:
     # "the Hobbs ally" is not Ann Hobbs: with no one else named, "he" is left to the
     # thread's question.

@@ -120,6 +120,19 @@ _WHICH_PERSON = re.compile(
     r"lawyer|doctor|teacher|student|ally|rival|critic)s?\b",
     re.IGNORECASE,
 )
+# Words for a person that say whether "she" or "he" stands for them: "what else did she
+# say?" after "What did the Labour spokeswoman say?" asks about the spokeswoman.
+_ROLE_WORDS = {
+    "she": r"(?:spokes|chair|business|congress|council|police)?woman|actress|mother|wife|"
+    r"daughter|sister|girl|girlfriend|grandmother|queen|princess|duchess|lady|widow|nun",
+    "he": r"(?:spokes|chair|business|congress|council|police)?man|father|husband|son|"
+    r"brother|boy|boyfriend|grandfather|king|prince|duke|widower|monk",
+}
+_ROLE = re.compile(r"the\s", re.IGNORECASE)  # a referent by role, not by name
+_PRONOUN_GENDER = (
+    (re.compile(r"\b(?:she|her|hers|herself)\b", re.IGNORECASE), "she"),
+    (re.compile(r"\b(?:he|him|his|himself)\b", re.IGNORECASE), "he"),
+)
 _SPACES = re.compile(r"\s+")
 _SPACE_BEFORE_MARK = re.compile(r"\s+([?.!,;:])")
 
@@ -195,6 +208,9 @@ def resolve(question: str, history: list[Turn]) -> Resolution:
         person = person_referent(own, history)
         if person:
             own = name_the_person(own, person)
+        # "the spokeswoman" says who, but not enough to search alone: the thread comes along.
+        if person and _ROLE.match(person):
+            person = None
     thing = thing_referent(history) if refs.thing else None
     if thing and (named := name_the_thing(own, thing)) != own:
         own = named
@@ -254,6 +270,8 @@ def person_referent(question: str, history: list[Turn]) -> str | None:
     name the follow-up itself uses is someone else ("what did Pascoe say about him?").
     """
     asked, answered, asks_for_person = _previous_people(history)
+    if not asks_for_person and not asked and (role := _role_referent(question, history)):
+        return role
     candidates = answered + asked if asks_for_person else asked + answered
     for name in candidates + person_names(thread_opening(history)):
         if not _mentions(question, name):
@@ -280,6 +298,21 @@ def people_referents(question: str, history: list[Turn]) -> tuple[str | None, st
         return (named, answer) if did_it else (answer, named)
     people: list[str | None] = [*asked, *answered, None, None]
     return people[0], people[1]
+
+
+def _role_referent(question: str, history: list[Turn]) -> str | None:
+    """ "the Labour spokeswoman" for "she" when the previous question named no one but a
+    person by a word that says she is a woman ("he" and "spokesman" alike), else None."""
+    genders = {gender for pronoun, gender in _PRONOUN_GENDER if pronoun.search(question)}
+    if len(genders) != 1:
+        return None
+    words = _ROLE_WORDS[genders.pop()]
+    role = re.search(
+        rf"\b(?:the|a|an|this|that)\s+((?:[\w'’\-]+\s+){{0,2}}?(?:{words}))\b",
+        history[-1].standalone,
+        re.IGNORECASE,
+    )
+    return f"the {role.group(1)}" if role else None
 
 
 def _previous_people(history: list[Turn]) -> tuple[list[str], list[str], bool]:
