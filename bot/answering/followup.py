@@ -301,7 +301,7 @@ def people_referents(question: str, history: list[Turn]) -> tuple[str | None, st
 
 
 def _role_referent(question: str, history: list[Turn]) -> str | None:
-    """ "the Labour spokeswoman" for "she" when the previous question named no one but a
+    """For "she", "the Labour spokeswoman" when the previous question named no one but a
     person by a word that says she is a woman ("he" and "spokesman" alike), else None."""
     genders = {gender for pronoun, gender in _PRONOUN_GENDER if pronoun.search(question)}
     if len(genders) != 1:

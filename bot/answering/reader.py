@@ -85,7 +85,7 @@ CONFIDENCE_FEATURES = (
     "unseen",  # IDF share of the question's terms the corpus never uses
     "unseen_unmatched",  # of those, how far the nearest candidate word is in meaning
     "term_absent",  # the least covered question term, over all candidates
-    "kind_absent",  # a kind was asked for and no good candidate offers it
+    "kind_absent",  # a kind was asked for and no shortlisted candidate offers it
     "kind_other",  # the question asks for no particular kind
     "yes_no",
 )
