@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/index_scale.py [--sizes 100,1000,8484] [--baseline-rev REV]
         [--baseline-max 1000] [--bot-baseline-rev REV] [--questions 40] [--server-size 1000]
-        [--steps index,update,bot,server] [--rounds 1] [--work DIR]
+        [--chroma-timeout S] [--steps index,update,bot,server] [--rounds 1] [--work DIR]
 
 For each size N, the first N articles of ../shared/corpora/realtimeqa-2024 are
 written as .txt files and indexed by the `storybot index` command in a child
@@ -22,7 +22,10 @@ the bot of --bot-baseline-rev on the same store (interleaved, best of 2 each).
 With --server-size M (0 to skip), M articles are indexed into a real `chroma run`
 and `redis-server` (started here on loopback, throwaway folders) and the same
 bot is measured against them and against the embedded store of the same M
-articles: what a store on the server costs per query. The report goes to
+articles: what a store on the server costs per query. With --chroma-timeout S
+the server's indexer and bots run with CHROMA_TIMEOUT=S, so a run that completes
+shows every request of that re-index answered within S seconds (the indexer
+stops, naming the setting, at the first that does not). The report goes to
 stdout, progress to stderr.
 
 --steps runs some of the steps (indexing the sizes, one added article, the bot,
@@ -227,6 +230,12 @@ def main() -> None:
     parser.add_argument("--bot-baseline-rev", default=BOT_BASELINE_REV)
     parser.add_argument("--questions", type=int, default=40)
     parser.add_argument("--server-size", type=int, default=1000)
+    parser.add_argument(
+        "--chroma-timeout",
+        type=float,
+        help="CHROMA_TIMEOUT of the server step's indexer and bots: does every request of "
+        "a re-index of --server-size articles answer within it?",
+    )
     parser.add_argument("--steps", default="index,update,bot,server")
     parser.add_argument(
         "--rounds", type=int, default=1, help="index each size this many times, interleaved"
@@ -251,7 +260,7 @@ def run_steps(args: argparse.Namespace, steps: set[str], root: Path) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     largest = root / f"batched-{sizes[-1]}"
     if args.server_size and "server" in steps:  # first: short; it should not wait for the rest
-        server_cost(root, args.server_size, args.questions)
+        server_cost(root, args.server_size, args.questions, args.chroma_timeout)
     if "index" in steps:
         shutil.rmtree(root / "baseline-src", ignore_errors=True)
         baseline = unpack_baseline(args.baseline_rev, root / "baseline-src")
@@ -337,8 +346,9 @@ def bot_latency(
         )
 
 
-def server_cost(root: Path, size: int, questions: int) -> None:
-    """The same bot on the same articles: embedded store against chroma run + redis-server."""
+def server_cost(root: Path, size: int, questions: int, chroma_timeout: float | None) -> None:
+    """The same bot on the same articles: embedded store against chroma run + redis-server
+    (with `chroma_timeout` as CHROMA_TIMEOUT, if given)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from servers import chroma_server, redis_server
 
@@ -357,8 +367,16 @@ def server_cost(root: Path, size: int, questions: int) -> None:
             "STORYBOT_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
             "STORYBOT_STORE": str(work / "bm25-cache"),
         }
+        if chroma_timeout is not None:
+            served["CHROMA_TIMEOUT"] = f"{chroma_timeout:g}"
         log(f"server store of {size} articles")
-        storybot_index(ROOT, served, work)
+        indexed = storybot_index(ROOT, served, work)
+        limit = served.get("CHROMA_TIMEOUT", "the default")
+        print(
+            f"server store: {size} articles, {indexed['chunks']} chunks indexed in "
+            f"{indexed['wall_s']:.0f} s, every Chroma request within CHROMA_TIMEOUT={limit}",
+            flush=True,
+        )
         # Interleaved, so a noisy spell on the machine slows both alike.
         results: dict[str, list[dict[str, Any]]] = {"embedded": [], "server": []}
         for _ in range(2):
