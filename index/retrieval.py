@@ -29,7 +29,7 @@ from index.embeddings import build_embed_model, embed_model_id
 from index.errors import IndexNotBuiltError
 from index.layers import ARTICLE_FIELDS, Catalog
 from index.settings import IndexSettings
-from index.store import Generation, chroma_unavailable, open_store
+from index.store import Generation, chroma_unavailable, open_store, written_with_files
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class StoryIndex:
         # A layer with no chunks has a manifest but no BM25 files.
         if folder is not None and (folder / "params.index.json").is_file():
             bm25 = load_bm25(folder)
-        elif folder is None and self.store.lost_files(collection):
+        elif folder is None and written_with_files(collection):
             # Alone, the layer still answers by its vectors; under others, the catalog
             # refuses it, since what was removed above it would come back.
             log.error(

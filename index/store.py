@@ -332,17 +332,14 @@ class StoryStore:
         """
         manifests = []
         for layer in generation.layers:
-            manifest = LayerManifest.read(self.local_bm25(layer.name))
-            if manifest is None and self.lost_files(layer):
+            folder = self.local_bm25(layer.name)
+            manifest = LayerManifest.read(folder)
+            if folder is None and written_with_files(layer):
                 raise self.damaged(layer.name)
             if manifest is None:  # a layer written before manifests: read what it holds
                 manifest = LayerManifest.from_metadatas(_all_metadatas(layer))
             manifests.append(manifest)
         return Catalog.fold(manifests)
-
-    def lost_files(self, layer: Collection) -> bool:
-        """Whether `layer` was written with its files (BM25, manifest) and they are gone."""
-        return bool((layer.metadata or {}).get(LAYER_FILES)) and self.local_bm25(layer.name) is None
 
     def damaged(self, name: str) -> StoreDamagedError:
         """The error for layer `name` whose files are gone, naming where they were."""
@@ -574,6 +571,12 @@ def _all_documents(collection: Collection) -> Iterator[str]:
     for offset in range(0, collection.count(), PAGE_CHUNKS):
         page = collection.get(include=["documents"], limit=PAGE_CHUNKS, offset=offset)
         yield from page["documents"] or []
+
+
+def written_with_files(layer: Collection) -> bool:
+    """Whether the indexer wrote `layer`'s files (BM25, manifest): if they are not found,
+    they were lost, not left unwritten by an older version."""
+    return bool((layer.metadata or {}).get(LAYER_FILES))
 
 
 def _all_metadatas(collection: Collection) -> Iterator[Mapping[str, object]]:
